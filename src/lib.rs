@@ -1,1 +1,6 @@
+//! Node binding of `lunasec-core`: conversions and `#[napi]` items only. All logic lives in the
+//! core crate; the JS layer in `lib/` wraps these exports in the public `LunaSec` API.
 
+mod error;
+mod keys;
+mod token;

@@ -1,0 +1,167 @@
+'use strict';
+const { KeyObject } = require('node:crypto');
+const { lunaSecError } = require('./errors');
+
+const PROVIDERS = ['environment', 'manual', 'awsSecretsManager'];
+const PROVIDER_HINTS = { env: 'environment', aws: 'awsSecretsManager', secretsManager: 'awsSecretsManager', secretsmanager: 'awsSecretsManager' };
+const DEFAULT_ENV_VARIABLE = 'LUNASEC_SIGNING_KEY';
+const DEFAULT_KID = 'lunasec-signing-key';
+
+const TOP_KEYS = ['tokenizerURL', 'secureFrameURL', 'publicTokenizerUrl', 'auth', 'grants', 'tokenizer'];
+const AUTH_KEYS = ['secrets', 'sessionIdProvider', 'pluginBaseUrl', 'payloadClaims', 'onError'];
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return v === '' ? 'an empty string' : 'a string';
+  return typeof v === 'object' ? 'an object' : `${typeof v}`;
+}
+
+/** Unknown keys that differ from a known one only by case are almost certainly typos. */
+function checkTypos(obj, known, where, problems) {
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue;
+    const match = known.find((k) => k.toLowerCase() === key.toLowerCase());
+    if (match) problems.push(`${where}${key} is not an option; did you mean ${where}${match}?`);
+  }
+}
+
+function parseUrl(value, where, problems) {
+  if (typeof value !== 'string' || value === '') {
+    problems.push(`${where} must be the absolute http(s) URL of the tokenizer (e.g. "http://localhost:37766"); got ${describe(value)}`);
+    return undefined;
+  }
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    problems.push(`${where} is not a valid absolute URL (e.g. "https://tokenizer.example.com")`);
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    problems.push(`${where} must use http: or https:, not ${url.protocol}`);
+    return undefined;
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    problems.push(`${where} must not contain credentials, a query or a fragment`);
+    return undefined;
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+function normalizeSecret(spec, where, problems) {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+    problems.push(`${where} must be an object like { provider: 'environment' }; got ${describe(spec)}`);
+    return undefined;
+  }
+  const provider = spec.provider !== undefined ? spec.provider : spec.source;
+  if (!PROVIDERS.includes(provider)) {
+    const hint = PROVIDER_HINTS[provider] ? ` (did you mean '${PROVIDER_HINTS[provider]}'?)` : '';
+    problems.push(`${where}.provider must be one of ${PROVIDERS.map((p) => `'${p}'`).join(', ')}; got ${typeof provider === 'string' ? `'${provider}'` : describe(provider)}${hint}`);
+    return undefined;
+  }
+  const kid = spec.kid === undefined ? DEFAULT_KID : spec.kid;
+  if (typeof kid !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(kid)) {
+    problems.push(`${where}.kid must be 1-128 characters of A-Z a-z 0-9 - _ . :`);
+  }
+  switch (provider) {
+    case 'environment': {
+      const variable = spec.variable === undefined ? DEFAULT_ENV_VARIABLE : spec.variable;
+      if (typeof variable !== 'string' || variable === '') problems.push(`${where}.variable must name an environment variable`);
+      return { provider, kid, variable };
+    }
+    case 'manual': {
+      const key = spec.signingKey;
+      if (key instanceof KeyObject) {
+        if (key.type !== 'private' || key.asymmetricKeyType !== 'rsa') {
+          problems.push(`${where}.signingKey must be an RSA private KeyObject; got a ${key.type} ${key.asymmetricKeyType || ''} key`.trim());
+          return undefined;
+        }
+        return { provider, kid, pem: key.export({ type: 'pkcs8', format: 'pem' }) };
+      }
+      if (Buffer.isBuffer(key)) return { provider, kid, pem: key.toString('utf8') };
+      if (typeof key === 'string' && key.trim() !== '') return { provider, kid, pem: key };
+      problems.push(`${where}.signingKey must be an RSA private key: a PEM string or a crypto KeyObject; got ${describe(key)}`);
+      return undefined;
+    }
+    case 'awsSecretsManager': {
+      const { secretArn, endpoint } = spec;
+      if (typeof secretArn !== 'string' || secretArn === '') {
+        problems.push(`${where}.secretArn must be the ARN (or name) of the secret holding the PEM private key`);
+      }
+      const arnRegion = typeof secretArn === 'string' ? (/^arn:aws[\w-]*:secretsmanager:([a-z0-9-]+):/.exec(secretArn) || [])[1] : undefined;
+      const region = spec.region || arnRegion;
+      if (region !== undefined && (typeof region !== 'string' || !/^[a-z0-9-]+$/.test(region))) {
+        problems.push(`${where}.region must be an AWS region like 'us-west-2'`);
+      }
+      const creds = spec.awsCredentials || spec.credentials || spec.awsAccessKey;
+      if (creds !== undefined && (typeof creds !== 'object' || typeof creds.accessKeyId !== 'string' || typeof creds.secretAccessKey !== 'string')) {
+        problems.push(`${where}.awsCredentials must be { accessKeyId, secretAccessKey, sessionToken? }`);
+      }
+      let endpointUrl;
+      if (endpoint !== undefined) endpointUrl = parseUrl(endpoint, `${where}.endpoint`, problems);
+      return { provider, kid, secretArn, region, credentials: creds, endpoint: endpointUrl };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Validates a LunaSec config once, at construction. Throws one LunaSecError (ERR_CONFIG_INVALID)
+ * listing every problem, each with what to do about it.
+ */
+function normalizeConfig(config) {
+  const problems = [];
+  if (config === null || typeof config !== 'object') {
+    throw lunaSecError('ERR_CONFIG_INVALID', `LunaSec config must be an object like { tokenizerURL, auth: { secrets, sessionIdProvider } }; got ${describe(config)}`);
+  }
+  checkTypos(config, TOP_KEYS, '', problems);
+  const rawUrl = config.tokenizerURL !== undefined ? config.tokenizerURL : config.secureFrameURL;
+  const tokenizerUrl = parseUrl(rawUrl, config.tokenizerURL !== undefined ? 'tokenizerURL' : 'tokenizerURL (or secureFrameURL)', problems);
+  const publicTokenizerUrl = config.publicTokenizerUrl === undefined ? tokenizerUrl : parseUrl(config.publicTokenizerUrl, 'publicTokenizerUrl', problems);
+
+  const auth = config.auth;
+  let secrets = [];
+  let sessionIdProvider;
+  let pluginBaseUrl = '';
+  let onError;
+  if (auth === null || typeof auth !== 'object') {
+    problems.push(`auth must be an object { secrets, sessionIdProvider }; got ${describe(auth)}`);
+  } else {
+    checkTypos(auth, AUTH_KEYS, 'auth.', problems);
+    const specs = Array.isArray(auth.secrets) ? auth.secrets : [auth.secrets];
+    if (auth.secrets === undefined) {
+      problems.push("auth.secrets is required: e.g. { provider: 'environment' } to read LUNASEC_SIGNING_KEY");
+    } else if (specs.length === 0) {
+      problems.push('auth.secrets must not be an empty array');
+    } else {
+      secrets = specs.map((s, i) => normalizeSecret(s, Array.isArray(auth.secrets) ? `auth.secrets[${i}]` : 'auth.secrets', problems));
+      const kids = secrets.filter(Boolean).map((s) => s.kid);
+      const dup = kids.find((k, i) => kids.indexOf(k) !== i);
+      if (dup) problems.push(`auth.secrets: two keys share the kid '${dup}'; give each key its own kid`);
+    }
+    sessionIdProvider = auth.sessionIdProvider;
+    if (typeof sessionIdProvider !== 'function') {
+      problems.push(`auth.sessionIdProvider must be a function (req) => sessionId | null (may be async); got ${describe(sessionIdProvider)}`);
+    }
+    if (auth.pluginBaseUrl !== undefined) {
+      const b = auth.pluginBaseUrl;
+      if (typeof b !== 'string' || (b !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(b))) {
+        problems.push(`auth.pluginBaseUrl must be a path starting with '/' (e.g. '/api'); got ${typeof b === 'string' ? `'${b}'` : describe(b)}`);
+      } else {
+        pluginBaseUrl = b.replace(/\/+$/, '');
+      }
+    }
+    if (auth.onError !== undefined && typeof auth.onError !== 'function') {
+      problems.push('auth.onError must be a function (error, req) => void');
+    }
+    onError = auth.onError;
+  }
+  if (problems.length > 0) {
+    throw lunaSecError('ERR_CONFIG_INVALID', `Invalid LunaSec config:\n  - ${problems.join('\n  - ')}`);
+  }
+  return { tokenizerUrl, publicTokenizerUrl, secrets, sessionIdProvider, pluginBaseUrl, onError };
+}
+
+module.exports = { normalizeConfig, normalizeSecret, DEFAULT_KID, DEFAULT_ENV_VARIABLE };
