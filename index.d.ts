@@ -10,6 +10,17 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * Verifies SDK-signed JWTs: RS256 only, `exp` (30 s leeway), `iss: node-sdk`, `aud: secure-frame`,
+ * `sub` user/application. Keys are parsed once, at construction.
+ */
+export declare class JwtVerifier {
+  /** Builds a verifier from a JWKS document (JSON text, `{"keys":[…]}`). */
+  constructor(jwksJson: string)
+  /** Verifies a compact JWT; throws `ERR_JWT_*` on failure. */
+  verifySync(jwt: string): VerifiedJwt
+}
+
+/**
  * RSA signing keys (oldest → newest), parsed once. Signs RS256 JWTs with the newest key and
  * publishes all of them as a JWKS.
  */
@@ -59,4 +70,16 @@ export interface SigningKeyInput {
   source?: string
   /** `pem` holds the base64 of a PEM. Default: false. */
   base64?: boolean
+}
+
+/** What a verified JWT says. */
+export interface VerifiedJwt {
+  /** `'user'` or `'application'`. */
+  sub: string
+  /** The user's session id (user JWTs only). */
+  sessionId?: string
+  /** Expiry, seconds since the epoch. */
+  exp: number
+  /** The key id that verified it. */
+  kid: string
 }

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.JwtVerifier = nativeBinding.JwtVerifier
 module.exports.KeySet = nativeBinding.KeySet
 module.exports.generateToken = nativeBinding.generateToken
 module.exports.isToken = nativeBinding.isToken

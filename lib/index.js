@@ -4,5 +4,6 @@ const { LunaSecError, ERROR_CODES } = require('./errors');
 const { isToken } = require('./token');
 const { KeyService, AuthenticationJWT } = require('./key-service');
 const { LunaSecExpressAuthPlugin } = require('./express-auth-plugin');
+const { JwtVerifier } = require('./verifier');
 
-module.exports = { LunaSec, LunaSecError, ERROR_CODES, isToken, KeyService, AuthenticationJWT, LunaSecExpressAuthPlugin };
+module.exports = { LunaSec, LunaSecError, ERROR_CODES, isToken, KeyService, AuthenticationJWT, LunaSecExpressAuthPlugin, JwtVerifier };

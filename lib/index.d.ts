@@ -1,0 +1,176 @@
+/// <reference types="node" />
+import type { KeyObject } from 'node:crypto';
+
+/** Stable machine codes carried by `LunaSecError.errorCode`. Never renamed; only added to. */
+export type LunaSecErrorCode =
+  | 'ERR_CONFIG_INVALID'
+  | 'ERR_SIGNING_KEY_MISSING'
+  | 'ERR_SIGNING_KEY_INVALID'
+  | 'ERR_SIGNING_KEY_TOO_SMALL'
+  | 'ERR_KEY_SET_INVALID'
+  | 'ERR_SECRET_FETCH_FAILED'
+  | 'ERR_AWS_SDK_MISSING'
+  | 'ERR_JWT_CLAIMS_INVALID'
+  | 'ERR_JWT_SIGN_FAILED'
+  | 'ERR_JWT_INVALID'
+  | 'ERR_JWT_UNKNOWN_KID'
+  | 'ERR_JWT_EXPIRED'
+  | 'ERR_JWT_CLAIM_MISMATCH'
+  | 'ERR_JWKS_INVALID'
+  | 'ERR_BAD_TOKEN'
+  | 'ERR_DURATION_INVALID'
+  | 'ERR_SESSION_ID_PROVIDER_FAILED'
+  | 'ERR_SESSION_ID_INVALID'
+  | 'ERR_LUNASEC';
+
+/**
+ * Every error the SDK throws or rejects with. Messages never contain a token, a JWT, key
+ * material, a session id or plaintext.
+ */
+export declare class LunaSecError extends Error {
+  constructor(e: { name?: string; message?: string; code?: string; errorCode?: string; statusCode?: number; cause?: unknown });
+  /** The original SDK's error name, e.g. `badToken`, `invalidGrant`, `signingKeyMissing`. */
+  name: string;
+  /** The original's HTTP-like code, as a string: `'400'`, `'401'`, `'500'`… */
+  code: string;
+  /** Stable machine code. */
+  errorCode: LunaSecErrorCode | string;
+  /** HTTP status for Express error handlers. */
+  statusCode: number;
+  toJSON(): { name: string; message: string; code: string; errorCode: string; statusCode: number };
+}
+
+/** errorCode → [name, HTTP status]. */
+export declare const ERROR_CODES: Readonly<Record<LunaSecErrorCode, readonly [string, number]>>;
+
+/** Whether `value` looks like a LunaSec token (`lunasec-` + UUID). Non-strings are not tokens. */
+export declare function isToken(value: unknown): value is string;
+
+/** A key id: 1-128 characters of `A-Z a-z 0-9 - _ . :`. Default `lunasec-signing-key`. */
+type Kid = string;
+
+export interface EnvironmentSecretConfig {
+  provider?: 'environment';
+  /** Older spelling of `provider`. */
+  source?: 'environment';
+  /** Variable holding the base64 of a PEM RSA private key (a raw PEM is accepted too). Default `LUNASEC_SIGNING_KEY`. */
+  variable?: string;
+  /** Default `lunasec-signing-key`. */
+  kid?: Kid;
+}
+
+export interface ManualSecretConfig {
+  provider?: 'manual';
+  source?: 'manual';
+  /** An RSA private key (≥ 2048 bits): a `KeyObject`, or PEM text (PKCS#8 or PKCS#1). Parsed at construction. */
+  signingKey: KeyObject | string | Buffer;
+  kid?: Kid;
+}
+
+export interface AwsSecretsManagerSecretConfig {
+  provider?: 'awsSecretsManager';
+  source?: 'awsSecretsManager';
+  /** ARN (or name) of a secret whose `SecretString` is the PEM private key. Fetched once, at first use. */
+  secretArn: string;
+  /** Default: the ARN's region, else the AWS SDK's default resolution. */
+  region?: string;
+  /** Explicit credentials; default: the AWS SDK's default provider chain. `awsAccessKey`/`credentials` are accepted too. */
+  awsCredentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Endpoint override (e.g. LocalStack `http://127.0.0.1:4566`). */
+  endpoint?: string;
+  kid?: Kid;
+}
+
+export type SecretConfig = EnvironmentSecretConfig | ManualSecretConfig | AwsSecretsManagerSecretConfig;
+
+export type SessionIdProvider = (req: any) => string | number | null | undefined | Promise<string | number | null | undefined>;
+
+export interface LunaSecConfig {
+  /** Where the backend reaches the Dedicated Tokenizer, e.g. `http://localhost:37766`. Required (or `secureFrameURL`). */
+  tokenizerURL?: string;
+  /** Older name of `tokenizerURL`. */
+  secureFrameURL?: string;
+  /** Where browsers reach the tokenizer, if different. Default: `tokenizerURL`. */
+  publicTokenizerUrl?: string;
+  auth: {
+    /** The signing key(s). An array is a key set for rotation, ordered oldest → newest; JWTs are signed with the newest. */
+    secrets: SecretConfig | SecretConfig[];
+    /** Who the user of a request is: the app's session id, or null when not logged in. May be async. */
+    sessionIdProvider: SessionIdProvider;
+    /** Mount point of the plugin's routes: `'/api'` → `/api/.lunasec/…`. Default `''`. */
+    pluginBaseUrl?: string;
+    /** Accepted and ignored, as in the original. */
+    payloadClaims?: unknown;
+    /** Called with unexpected errors in the plugin's routes (the SDK logs nothing itself). */
+    onError?: (error: LunaSecError, req: any) => void;
+  };
+}
+
+/** A signed JWT; `toString()` gives the compact form. Hidden from `console.log` and JSON. */
+export declare class AuthenticationJWT {
+  toString(): string;
+}
+
+export interface Jwk {
+  kty: 'RSA';
+  n: string;
+  e: string;
+  kid: string;
+  alg: 'RS256';
+  use: 'sig';
+}
+
+export interface Jwks {
+  keys: Jwk[];
+}
+
+export type JwtSubject = 'user' | 'application';
+
+export declare class KeyService {
+  /** Loads (once) the signing keys; rejects with a LunaSecError. Call at startup to fail fast. */
+  load(): Promise<unknown>;
+  /** Signs an RS256 JWT (15 minutes). `user` needs `claims.session_id`. Reserved claims (`iss aud sub iat exp nbf jti`) cannot be overridden. */
+  createAuthenticationJWT(subject: JwtSubject, claims?: Record<string, unknown>): Promise<AuthenticationJWT>;
+  /** Synchronous variant (~0.3 ms of RSA on the calling thread); throws for AWS keys not loaded yet. */
+  createAuthenticationJWTSync(subject: JwtSubject, claims?: Record<string, unknown>): AuthenticationJWT;
+  /** The application JWT, reused until 2 minutes before it expires. */
+  getApplicationJWT(): Promise<string>;
+  /** The JWKS: every key of the set, oldest first. */
+  getJwksConfig(): Promise<Jwks>;
+  getJwksConfigSync(): Jwks;
+  getJwksJson(): Promise<string>;
+  kids(): Promise<string[]>;
+}
+
+export declare class LunaSecExpressAuthPlugin {
+  readonly pluginBaseUrl: string;
+  readonly jwksPath: string;
+  readonly secureFramePath: string;
+  /** Mounts `GET {pluginBaseUrl}/.lunasec/jwks.json` and `GET {pluginBaseUrl}/.lunasec/secure-frame` on an Express 4/5 app or Router. */
+  register<T extends { get: (...args: any[]) => unknown }>(app: T): T;
+}
+
+export interface VerifiedJwt {
+  sub: JwtSubject;
+  sessionId?: string;
+  exp: number;
+  kid: string;
+}
+
+/** Verifies SDK JWTs as the tokenizer does (RS256 only; exp, iss, aud, sub checked). */
+export declare class JwtVerifier {
+  constructor(jwks: Jwks | string);
+  verify(jwt: string): VerifiedJwt;
+}
+
+export declare class LunaSec {
+  /** Validates the config; throws LunaSecError `ERR_CONFIG_INVALID` listing every problem. */
+  constructor(config: LunaSecConfig);
+  readonly config: Readonly<{ tokenizerURL: string; publicTokenizerUrl: string; pluginBaseUrl: string }>;
+  readonly keyService: KeyService;
+  /** Older name of `keyService`. */
+  readonly auth: KeyService;
+  readonly expressAuthPlugin: LunaSecExpressAuthPlugin;
+  /** Older name of `expressAuthPlugin`. */
+  readonly expressPlugin: LunaSecExpressAuthPlugin;
+}

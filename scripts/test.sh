@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what it needs (npm packages, LocalStack in
+# host mode), builds the addon, and runs clippy, the Rust tests and the jest suites against a
+# LocalStack it starts and stops itself. Usage: npm test  (or bash scripts/test.sh)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+need node "Node.js 18+"
+need cargo "the Rust toolchain"
+need python3 "Python 3.11 for LocalStack"
+
+ensure_node_modules
+build_addon
+
+step "cargo fmt --check, cargo clippy (warnings are errors)"
+cargo fmt --all -- --check
+cargo clippy --release --target "$HOST_TRIPLE" --workspace --all-targets -- -D warnings
+
+step "LocalStack (S3, DynamoDB, Secrets Manager) in host mode"
+bash scripts/localstack/install.sh
+LS_PORT="$(free_port)"
+stop_localstack() { bash scripts/localstack/stop.sh "$LS_PORT" >/dev/null 2>&1 || true; }
+trap stop_localstack EXIT
+bash scripts/localstack/start.sh "$LS_PORT"
+export LOCALSTACK_ENDPOINT="http://127.0.0.1:$LS_PORT"
+
+step "cargo test (core, tokenizer)"
+cargo test --release --target "$HOST_TRIPLE" --workspace --exclude lunasec-node
+
+step "jest (the addon and JS layer, over real HTTP, against LocalStack)"
+npm run --silent test:jest -- --ci
