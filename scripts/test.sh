@@ -11,6 +11,9 @@ need python3 "Python 3.11 for LocalStack"
 ensure_node_modules
 build_addon
 
+step "tsc: type-check lib/index.d.ts against a usage file"
+npx --no-install tsc -p __test__/types
+
 step "cargo fmt --check, cargo clippy (warnings are errors)"
 cargo fmt --all -- --check
 cargo clippy --release --target "$HOST_TRIPLE" --workspace --all-targets -- -D warnings
