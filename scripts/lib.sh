@@ -11,14 +11,16 @@ need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required ($2)" >&2; exit 1; }
 }
 
-# npm ci when node_modules does not match package-lock.json (cheap no-op otherwise).
+# Installs node_modules from package-lock.json when they differ (a cheap no-op otherwise).
+# `npm install`, not `npm ci`: the registry mirror here does not list other platforms' optional
+# packages (e.g. @napi-rs/cli's per-platform binaries), and npm ci refuses a lock without them.
 ensure_node_modules() {
   local stamp="$ROOT/node_modules/.lunasec-lock.sha256"
   local want
   want="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    step "npm ci"
-    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    step "npm install (from package-lock.json)"
+    (cd "$ROOT" && npm install --no-audit --no-fund --loglevel=error)
     echo "$want" > "$stamp"
   fi
 }
