@@ -33,7 +33,8 @@ pub struct KeySet {
 }
 
 fn subject(sub: &str, claims: &mut Map<String, Value>) -> napi::Result<Subject> {
-    let invalid = |m: &str| crate::error::to_napi(&lunasec_core::Error::new(lunasec_core::ErrorCode::JwtClaimsInvalid, m));
+    let invalid =
+        |m: &str| crate::error::to_napi(&lunasec_core::Error::new(lunasec_core::ErrorCode::JwtClaimsInvalid, m));
     match sub {
         "application" => Ok(Subject::Application),
         "user" => match claims.remove("session_id") {

@@ -30,7 +30,10 @@ impl JwtVerifier {
     #[napi(constructor)]
     pub fn new(jwks_json: String) -> napi::Result<Self> {
         let jwks: lunasec_core::Jwks = serde_json::from_str(&jwks_json).map_err(|_| {
-            crate::error::to_napi(&lunasec_core::Error::new(lunasec_core::ErrorCode::JwksInvalid, "JWKS is not valid JSON"))
+            crate::error::to_napi(&lunasec_core::Error::new(
+                lunasec_core::ErrorCode::JwksInvalid,
+                "JWKS is not valid JSON",
+            ))
         })?;
         Ok(Self { keys: lunasec_core::VerifyingKeys::from_jwks(&jwks).napi()? })
     }
