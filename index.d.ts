@@ -48,6 +48,27 @@ export declare class KeySet {
   applicationJwt(): string
 }
 
+/**
+ * Presigns S3 object URLs for one bucket. Credentials can be replaced (`setCredentials`) when a
+ * provider rotates them; everything else is fixed at construction.
+ */
+export declare class S3Presigner {
+  constructor(options: S3PresignerOptions)
+  /** Replaces the credentials (e.g. after an STS refresh). */
+  setCredentials(credentials: AwsCredentialsInput): void
+  /** A presigned `PUT` for `key`; `headers` (e.g. SSE-C) are signed and must be sent. */
+  presignPut(key: string, headers?: Record<string, string> | undefined | null): PresignedRequest
+  /** A presigned `GET` for `key`. */
+  presignGet(key: string, headers?: Record<string, string> | undefined | null): PresignedRequest
+}
+
+/** AWS credentials. */
+export interface AwsCredentialsInput {
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken?: string
+}
+
 /** A fresh random token. */
 export declare function generateToken(): string
 
@@ -56,6 +77,25 @@ export declare function isToken(value: string): boolean
 
 /** Parses a Go-style duration (`45s`, `30m`, `1h10m30s`, `1.5h`, `300ms`) into milliseconds. */
 export declare function parseDurationMs(value: string): number
+
+/** A presigned request: send `headers` with the request to `url`. */
+export interface PresignedRequest {
+  url: string
+  headers: Record<string, string>
+}
+
+/** Presigner options. */
+export interface S3PresignerOptions {
+  /** Bucket name. */
+  bucket: string
+  /** AWS region, e.g. `us-west-2`. */
+  region: string
+  /** Endpoint override (path-style), e.g. LocalStack `http://127.0.0.1:4566`. Default: AWS. */
+  endpoint?: string
+  credentials: AwsCredentialsInput
+  /** Lifetime of each URL in seconds. Default 900 (15 minutes); at most 7 days. */
+  expiresInSeconds?: number
+}
 
 /** One signing key. */
 export interface SigningKeyInput {

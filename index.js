@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.JwtVerifier = nativeBinding.JwtVerifier
 module.exports.KeySet = nativeBinding.KeySet
+module.exports.S3Presigner = nativeBinding.S3Presigner
 module.exports.generateToken = nativeBinding.generateToken
 module.exports.isToken = nativeBinding.isToken
 module.exports.parseDurationMs = nativeBinding.parseDurationMs

@@ -3,7 +3,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const suites = { jwt: require('./jwt') };
+const suites = { jwt: require('./jwt'), presign: require('./presign') };
 
 (async () => {
   const only = process.argv.slice(2);

@@ -45,6 +45,8 @@ const ERROR_CODES = Object.freeze({
   ERR_DURATION_INVALID: ['badDuration', 400],
   ERR_SESSION_ID_PROVIDER_FAILED: ['sessionIdProviderFailed', 500],
   ERR_SESSION_ID_INVALID: ['sessionIdInvalid', 500],
+  ERR_S3_CONFIG_INVALID: ['s3ConfigInvalid', 500],
+  ERR_PRESIGN_FAILED: ['presignFailed', 500],
 });
 
 /** A LunaSecError for a known errorCode. */

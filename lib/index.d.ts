@@ -21,6 +21,8 @@ export type LunaSecErrorCode =
   | 'ERR_DURATION_INVALID'
   | 'ERR_SESSION_ID_PROVIDER_FAILED'
   | 'ERR_SESSION_ID_INVALID'
+  | 'ERR_S3_CONFIG_INVALID'
+  | 'ERR_PRESIGN_FAILED'
   | 'ERR_LUNASEC';
 
 /**
@@ -173,4 +175,40 @@ export declare class LunaSec {
   readonly expressAuthPlugin: LunaSecExpressAuthPlugin;
   /** Older name of `expressAuthPlugin`. */
   readonly expressPlugin: LunaSecExpressAuthPlugin;
+}
+
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface SimpleTokenizerBackendConfig {
+  /** Bucket holding the values (object key = token, as in the original). */
+  s3Bucket: string;
+  /** e.g. `us-west-2`. */
+  awsRegion: string;
+  /** Static credentials or an AWS SDK style provider (refreshed 5 minutes before `expiration`). Default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. */
+  awsCredentials?: AwsCredentials | (() => Promise<AwsCredentials & { expiration?: Date }>);
+  /** Sign for LocalStack at `localStackUrl` (default `http://localhost:4566`), path-style. */
+  useLocalStack?: boolean;
+  localStackUrl?: string;
+  /** Any S3-compatible endpoint (path-style); overrides `useLocalStack`. */
+  endpoint?: string;
+  /** Lifetime of presigned URLs in seconds. Default 900; at most 7 days. */
+  urlExpirySeconds?: number;
+}
+
+/**
+ * Tokenization inside your app, without a Dedicated Tokenizer: presigned S3 URLs (SigV4, signed
+ * in Rust) for the browser to upload and download values.
+ */
+export declare class SimpleTokenizerBackend {
+  constructor(config: SimpleTokenizerBackendConfig);
+  /** A fresh token and a presigned PUT URL (send `headers` with it). */
+  tokenize(): Promise<{ tokenId: string; uploadUrl: string; headers: Record<string, string> }>;
+  /** A presigned GET URL; rejects with `badToken` for a non-token. */
+  detokenize(tokenId: string): Promise<{ downloadUrl: string; headers: Record<string, string> }>;
+  /** Mounts `POST /.lunasec/tokenize` and `POST /.lunasec/detokenize`. */
+  register<T extends { post: (...args: any[]) => unknown }>(app: T): T;
 }

@@ -6,5 +6,6 @@
 
 mod error;
 mod keys;
+mod presign;
 mod token;
 mod verify;

@@ -41,3 +41,7 @@ void use;
 
 // @ts-expect-error: a typo of tokenizerURL is caught at compile time too
 new LunaSec({ tokenizerUrl: 'http://x', auth: { secrets: { provider: 'environment' }, sessionIdProvider: () => null } });
+
+import { SimpleTokenizerBackend } from '../../lib';
+const simple = new SimpleTokenizerBackend({ s3Bucket: 'b', awsRegion: 'us-west-2', awsCredentials: async () => ({ accessKeyId: 'a', secretAccessKey: 's' }), useLocalStack: true });
+void simple.tokenize().then((t) => t.uploadUrl.length + t.tokenId.length);

@@ -35,6 +35,10 @@ pub enum ErrorCode {
     DurationInvalid,
     /// A JWKS document could not be used.
     JwksInvalid,
+    /// S3 presigner configuration is invalid (bucket, region, endpoint, credentials).
+    S3ConfigInvalid,
+    /// SigV4 presigning failed.
+    PresignFailed,
 }
 
 impl ErrorCode {
@@ -55,6 +59,8 @@ impl ErrorCode {
             Self::BadToken => "ERR_BAD_TOKEN",
             Self::DurationInvalid => "ERR_DURATION_INVALID",
             Self::JwksInvalid => "ERR_JWKS_INVALID",
+            Self::S3ConfigInvalid => "ERR_S3_CONFIG_INVALID",
+            Self::PresignFailed => "ERR_PRESIGN_FAILED",
         }
     }
 }

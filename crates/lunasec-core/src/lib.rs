@@ -10,6 +10,7 @@ pub mod error;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod presign;
 pub mod protocol;
 pub mod token;
 pub mod verify;
