@@ -107,9 +107,9 @@ mod tests {
     #[test]
     fn spec_examples() {
         assert_eq!(ok("45s"), Duration::from_secs(45));
-        assert_eq!(ok("30m"), Duration::from_secs(1800));
+        assert_eq!(ok("30m"), Duration::from_mins(30));
         assert_eq!(ok("1h10m30s"), Duration::from_secs(3600 + 600 + 30));
-        assert_eq!(ok("1.5h"), Duration::from_secs(5400));
+        assert_eq!(ok("1.5h"), Duration::from_mins(90));
         assert_eq!(ok("300ms"), Duration::from_millis(300));
     }
 
@@ -124,12 +124,12 @@ mod tests {
         assert_eq!(ok("1\u{b5}s"), Duration::from_micros(1));
         assert_eq!(ok("1\u{3bc}s"), Duration::from_micros(1));
         assert_eq!(ok("1ns"), Duration::from_nanos(1));
-        assert_eq!(ok("1h1h"), Duration::from_secs(7200));
+        assert_eq!(ok("1h1h"), Duration::from_hours(2));
         assert_eq!(ok("0.000000001s"), Duration::from_nanos(1));
         assert_eq!(ok("1.0000000000000000000000001s"), Duration::from_secs(1));
         // Largest Go duration.
         assert_eq!(ok("9223372036854775807ns"), Duration::from_nanos(i64::MAX as u64));
-        assert_eq!(ok("2562047h"), Duration::from_secs(2_562_047 * 3600));
+        assert_eq!(ok("2562047h"), Duration::from_hours(2_562_047));
     }
 
     #[test]

@@ -39,6 +39,24 @@ pub enum ErrorCode {
     S3ConfigInvalid,
     /// SigV4 presigning failed.
     PresignFailed,
+    /// The tokenizer could not be reached (connection refused, DNS, TLS…).
+    TokenizerUnreachable,
+    /// A tokenizer request timed out.
+    TokenizerTimeout,
+    /// The tokenizer refused the request's JWT (401).
+    TokenizerUnauthorized,
+    /// The tokenizer refused the request as malformed (400).
+    TokenizerBadRequest,
+    /// The tokenizer failed or answered something unexpected (5xx, bad envelope).
+    TokenizerError,
+    /// No valid grant for this session and token (403, or a verify that came back false).
+    InvalidGrant,
+    /// The tokenizer does not know the token (404).
+    TokenNotFound,
+    /// Uploading or downloading a value through its presigned URL failed.
+    StorageTransferFailed,
+    /// A session id is empty or not a string.
+    SessionIdInvalid,
 }
 
 impl ErrorCode {
@@ -61,6 +79,15 @@ impl ErrorCode {
             Self::JwksInvalid => "ERR_JWKS_INVALID",
             Self::S3ConfigInvalid => "ERR_S3_CONFIG_INVALID",
             Self::PresignFailed => "ERR_PRESIGN_FAILED",
+            Self::TokenizerUnreachable => "ERR_TOKENIZER_UNREACHABLE",
+            Self::TokenizerTimeout => "ERR_TOKENIZER_TIMEOUT",
+            Self::TokenizerUnauthorized => "ERR_TOKENIZER_UNAUTHORIZED",
+            Self::TokenizerBadRequest => "ERR_TOKENIZER_BAD_REQUEST",
+            Self::TokenizerError => "ERR_TOKENIZER_ERROR",
+            Self::InvalidGrant => "ERR_INVALID_GRANT",
+            Self::TokenNotFound => "ERR_TOKEN_NOT_FOUND",
+            Self::StorageTransferFailed => "ERR_STORAGE_TRANSFER_FAILED",
+            Self::SessionIdInvalid => "ERR_SESSION_ID_INVALID",
         }
     }
 }

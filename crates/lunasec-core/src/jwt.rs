@@ -12,7 +12,7 @@ pub const ISSUER: &str = "node-sdk";
 /// `aud` of every SDK-signed JWT.
 pub const AUDIENCE: &str = "secure-frame";
 /// `exp - iat`.
-pub const JWT_LIFETIME: Duration = Duration::from_secs(15 * 60);
+pub const JWT_LIFETIME: Duration = Duration::from_mins(15);
 /// Longest session id we sign (a larger one is almost certainly a bug in the caller).
 pub const MAX_SESSION_ID_LEN: usize = 4096;
 

@@ -5,6 +5,8 @@
 //! Expected failures are returned as typed [`Error`] values with a stable [`ErrorCode`];
 //! no error message ever contains a token, a JWT, key material or a session id.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod duration;
 pub mod error;
 pub mod jwks;

@@ -20,9 +20,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Default lifetime of a presigned URL.
-pub const DEFAULT_EXPIRES: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_EXPIRES: Duration = Duration::from_mins(15);
 /// SigV4 allows at most 7 days.
-pub const MAX_EXPIRES: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX_EXPIRES: Duration = Duration::from_hours(7 * 24);
 
 /// Characters S3 wants escaped in an object key path (everything but unreserved and `/`).
 const KEY_ESCAPE: &AsciiSet = &QUERY_ESCAPE.remove(b'/');
@@ -108,7 +108,8 @@ impl S3Presigner {
         if !valid_bucket(&target.bucket) {
             return Err(invalid("s3Bucket must be a valid S3 bucket name (3-63 characters of a-z 0-9 . -)"));
         }
-        if target.region.is_empty() || !target.region.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        if target.region.is_empty()
+            || !target.region.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
         {
             return Err(invalid("awsRegion must be an AWS region such as us-west-2"));
         }
@@ -188,10 +189,12 @@ impl S3Presigner {
             .build()
             .map_err(|_| Error::new(ErrorCode::PresignFailed, "could not build SigV4 signing parameters"))?
             .into();
-        let request = SignableRequest::new(method.as_str(), url.as_str(), headers.iter().copied(), SignableBody::UnsignedPayload)
-            .map_err(|_| Error::new(ErrorCode::PresignFailed, "could not build the request to presign"))?;
-        let (instructions, _) =
-            sign(request, &params).map_err(|_| Error::new(ErrorCode::PresignFailed, "SigV4 presigning failed"))?.into_parts();
+        let request =
+            SignableRequest::new(method.as_str(), url.as_str(), headers.iter().copied(), SignableBody::UnsignedPayload)
+                .map_err(|_| Error::new(ErrorCode::PresignFailed, "could not build the request to presign"))?;
+        let (instructions, _) = sign(request, &params)
+            .map_err(|_| Error::new(ErrorCode::PresignFailed, "SigV4 presigning failed"))?
+            .into_parts();
         let mut out = url;
         out.reserve(512);
         for (i, (name, value)) in instructions.params().iter().enumerate() {
@@ -226,7 +229,9 @@ mod tests {
         // GET /test.txt, 2013-05-24T00:00:00Z, 86400 s.
         // The documented example uses the region-less legacy host.
         let host = "examplebucket.s3.amazonaws.com".to_owned();
-        let p = S3Presigner::from_parts(format!("https://{host}"), host, "us-east-1", &creds(), Duration::from_secs(86400));
+        let p =
+            S3Presigner::from_parts(format!("https://{host}"), host, "us-east-1", &creds(), Duration::from_hours(24));
+        #[allow(clippy::duration_suboptimal_units)] // a Unix timestamp reads best in seconds
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600);
         let out = p.presign(PresignMethod::Get, "test.txt", &[], t).unwrap();
         assert!(out.url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?"), "{}", out.url);
@@ -256,8 +261,15 @@ mod tests {
         let sse = [("x-amz-server-side-encryption-customer-algorithm", "AES256")];
         let out = p.presign(PresignMethod::Put, "dir/a b+c", &sse, SystemTime::now()).unwrap();
         assert!(out.url.starts_with("http://127.0.0.1:4566/examplebucket/dir/a%20b%2Bc?"), "{}", out.url);
-        assert!(out.url.contains("X-Amz-SignedHeaders=host%3Bx-amz-server-side-encryption-customer-algorithm"), "{}", out.url);
-        assert_eq!(out.headers.get("x-amz-server-side-encryption-customer-algorithm").map(String::as_str), Some("AES256"));
+        assert!(
+            out.url.contains("X-Amz-SignedHeaders=host%3Bx-amz-server-side-encryption-customer-algorithm"),
+            "{}",
+            out.url
+        );
+        assert_eq!(
+            out.headers.get("x-amz-server-side-encryption-customer-algorithm").map(String::as_str),
+            Some("AES256")
+        );
         assert_eq!(p.host(), "127.0.0.1:4566");
     }
 
@@ -270,7 +282,7 @@ mod tests {
         assert_eq!(bad(target(Some("http://x/path"))), ErrorCode::S3ConfigInvalid);
         let no_secret = S3Credentials { secret_access_key: String::new(), ..creds() };
         assert!(S3Presigner::new(&target(None), &no_secret, DEFAULT_EXPIRES).is_err());
-        assert!(S3Presigner::new(&target(None), &creds(), Duration::from_secs(8 * 24 * 3600)).is_err());
+        assert!(S3Presigner::new(&target(None), &creds(), Duration::from_hours(8 * 24)).is_err());
         assert_eq!(format!("{:?}", creds()), "S3Credentials(<redacted>)");
     }
 }
