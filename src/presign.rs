@@ -47,7 +47,11 @@ pub struct S3Presigner {
 }
 
 fn creds(c: AwsCredentialsInput) -> S3Credentials {
-    S3Credentials { access_key_id: c.access_key_id, secret_access_key: c.secret_access_key, session_token: c.session_token }
+    S3Credentials {
+        access_key_id: c.access_key_id,
+        secret_access_key: c.secret_access_key,
+        session_token: c.session_token,
+    }
 }
 
 #[napi]
