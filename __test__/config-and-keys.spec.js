@@ -181,8 +181,8 @@ describe('helpers', () => {
     expect(e).toBeInstanceOf(Error);
     expect(e.toJSON()).toEqual({ name: 'badToken', message: 'm', code: '400', errorCode: 'ERR_LUNASEC', statusCode: 400 });
     for (const [code, [name, status]] of Object.entries(ERROR_CODES)) {
-      expect(code).toMatch(/^ERR_[A-Z_]+$/);
-      expect(name).toMatch(/^[a-z][A-Za-z]+$/);
+      expect(code).toMatch(/^ERR_[A-Z0-9_]+$/);
+      expect(name).toMatch(/^[a-z][A-Za-z0-9]+$/);
       expect(status).toBeGreaterThanOrEqual(400);
     }
   });
