@@ -62,11 +62,33 @@ export declare class S3Presigner {
   presignGet(key: string, headers?: Record<string, string> | undefined | null): PresignedRequest
 }
 
+export declare class TokenizerClient {
+  constructor(options: TokenizerClientOptions)
+  /** Sets grants (`grantType`) for all tokens, in one request. */
+  grantSet(jwt: string, sessionId: string, tokenIds: Array<string>, customDuration: string | undefined | null, grantTypeName: string): Promise<void>
+  /** Whether each token has a valid grant for the session, in one request. */
+  grantVerify(jwt: string, sessionId: string, tokenIds: Array<string>, grantTypeName: string): Promise<Array<boolean>>
+  /** Tokenizes `value`: creates the token, then uploads the value to its presigned URL. */
+  tokenize(jwt: string, value: Buffer, metadata?: Record<string, any> | undefined | null): Promise<string>
+  /** Downloads the value of a token. */
+  detokenize(jwt: string, tokenId: string): Promise<Buffer>
+  /** The presigned download URL of a token and the headers to send with it. */
+  detokenizeToUrl(jwt: string, tokenId: string): Promise<DetokenizeUrl>
+  /** The metadata of a token. */
+  getMetadata(jwt: string, tokenId: string): Promise<Record<string, any>>
+}
+
 /** AWS credentials. */
 export interface AwsCredentialsInput {
   accessKeyId: string
   secretAccessKey: string
   sessionToken?: string
+}
+
+/** A presigned download. */
+export interface DetokenizeUrl {
+  downloadUrl: string
+  headers: Record<string, string>
 }
 
 /** A fresh random token. */
@@ -110,6 +132,20 @@ export interface SigningKeyInput {
   source?: string
   /** `pem` holds the base64 of a PEM. Default: false. */
   base64?: boolean
+}
+
+/** Client options. */
+export interface TokenizerClientOptions {
+  /** Base URL of the tokenizer, e.g. `http://localhost:37766`. */
+  url: string
+  /** Timeout of API calls in ms. Default 10000. */
+  timeoutMs?: number
+  /** Timeout of value uploads/downloads in ms. Default 300000. */
+  transferTimeoutMs?: number
+  /** Retries of idempotent requests on connection errors and 502/503/504. Default 2. */
+  retries?: number
+  /** Largest value `detokenize` downloads into memory, in bytes. Default 1 GiB. */
+  maxDownloadBytes?: number
 }
 
 /** What a verified JWT says. */

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.JwtVerifier = nativeBinding.JwtVerifier
 module.exports.KeySet = nativeBinding.KeySet
 module.exports.S3Presigner = nativeBinding.S3Presigner
+module.exports.TokenizerClient = nativeBinding.TokenizerClient
 module.exports.generateToken = nativeBinding.generateToken
 module.exports.isToken = nativeBinding.isToken
 module.exports.parseDurationMs = nativeBinding.parseDurationMs

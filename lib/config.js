@@ -7,7 +7,7 @@ const PROVIDER_HINTS = { env: 'environment', aws: 'awsSecretsManager', secretsMa
 const DEFAULT_ENV_VARIABLE = 'LUNASEC_SIGNING_KEY';
 const DEFAULT_KID = 'lunasec-signing-key';
 
-const TOP_KEYS = ['tokenizerURL', 'secureFrameURL', 'publicTokenizerUrl', 'auth', 'grants', 'tokenizer'];
+const TOP_KEYS = ['tokenizerURL', 'secureFrameURL', 'publicTokenizerUrl', 'auth', 'grants', 'tokenizer', 'client'];
 const AUTH_KEYS = ['secrets', 'sessionIdProvider', 'pluginBaseUrl', 'payloadClaims', 'onError'];
 
 function describe(v) {
@@ -158,10 +158,23 @@ function normalizeConfig(config) {
     }
     onError = auth.onError;
   }
+  const client = {};
+  if (config.client !== undefined) {
+    const cl = config.client;
+    if (cl === null || typeof cl !== 'object') {
+      problems.push('client must be an object { timeoutMs?, transferTimeoutMs?, retries?, maxDownloadBytes? }');
+    } else {
+      for (const k of ['timeoutMs', 'transferTimeoutMs', 'retries', 'maxDownloadBytes']) {
+        if (cl[k] === undefined) continue;
+        if (!Number.isInteger(cl[k]) || cl[k] < 0 || (k !== 'maxDownloadBytes' && cl[k] > 0xffffffff)) problems.push(`client.${k} must be a non-negative integer`);
+        else client[k] = cl[k];
+      }
+    }
+  }
   if (problems.length > 0) {
     throw lunaSecError('ERR_CONFIG_INVALID', `Invalid LunaSec config:\n  - ${problems.join('\n  - ')}`);
   }
-  return { tokenizerUrl, publicTokenizerUrl, secrets, sessionIdProvider, pluginBaseUrl, onError };
+  return { tokenizerUrl, publicTokenizerUrl, secrets, sessionIdProvider, pluginBaseUrl, onError, client };
 }
 
 module.exports = { normalizeConfig, normalizeSecret, DEFAULT_KID, DEFAULT_ENV_VARIABLE };

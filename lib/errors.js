@@ -44,9 +44,18 @@ const ERROR_CODES = Object.freeze({
   ERR_BAD_TOKEN: ['badToken', 400],
   ERR_DURATION_INVALID: ['badDuration', 400],
   ERR_SESSION_ID_PROVIDER_FAILED: ['sessionIdProviderFailed', 500],
-  ERR_SESSION_ID_INVALID: ['sessionIdInvalid', 500],
+  ERR_SESSION_ID_INVALID: ['sessionError', 401],
   ERR_S3_CONFIG_INVALID: ['s3ConfigInvalid', 500],
   ERR_PRESIGN_FAILED: ['presignFailed', 500],
+  ERR_TOKENIZER_UNREACHABLE: ['tokenizerUnreachable', 503],
+  ERR_TOKENIZER_TIMEOUT: ['tokenizerTimeout', 504],
+  ERR_TOKENIZER_UNAUTHORIZED: ['tokenizerUnauthorized', 502],
+  ERR_TOKENIZER_BAD_REQUEST: ['tokenizerBadRequest', 400],
+  ERR_TOKENIZER_ERROR: ['tokenizerError', 502],
+  ERR_INVALID_GRANT: ['invalidGrant', 401],
+  ERR_TOKEN_NOT_FOUND: ['tokenNotFound', 404],
+  ERR_STORAGE_TRANSFER_FAILED: ['storageTransferFailed', 502],
+  ERR_GRANT_CREATION_FAILED: ['grantCreationFailure', 500],
 });
 
 /** A LunaSecError for a known errorCode. */

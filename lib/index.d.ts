@@ -23,6 +23,15 @@ export type LunaSecErrorCode =
   | 'ERR_SESSION_ID_INVALID'
   | 'ERR_S3_CONFIG_INVALID'
   | 'ERR_PRESIGN_FAILED'
+  | 'ERR_TOKENIZER_UNREACHABLE'
+  | 'ERR_TOKENIZER_TIMEOUT'
+  | 'ERR_TOKENIZER_UNAUTHORIZED'
+  | 'ERR_TOKENIZER_BAD_REQUEST'
+  | 'ERR_TOKENIZER_ERROR'
+  | 'ERR_INVALID_GRANT'
+  | 'ERR_TOKEN_NOT_FOUND'
+  | 'ERR_STORAGE_TRANSFER_FAILED'
+  | 'ERR_GRANT_CREATION_FAILED'
   | 'ERR_LUNASEC';
 
 /**
@@ -87,7 +96,20 @@ export type SecretConfig = EnvironmentSecretConfig | ManualSecretConfig | AwsSec
 
 export type SessionIdProvider = (req: any) => string | number | null | undefined | Promise<string | number | null | undefined>;
 
+export interface TokenizerClientConfig {
+  /** Timeout of API calls in ms. Default 10000. */
+  timeoutMs?: number;
+  /** Timeout of value uploads/downloads in ms. Default 300000. */
+  transferTimeoutMs?: number;
+  /** Retries of idempotent requests (grants, detokenize, metadata, downloads) on connection errors and 502/503/504. Default 2. */
+  retries?: number;
+  /** Largest value `detokenize` downloads into memory. Default 1 GiB. */
+  maxDownloadBytes?: number;
+}
+
 export interface LunaSecConfig {
+  /** HTTP client settings for the tokenizer (one pooled keep-alive client per LunaSec). */
+  client?: TokenizerClientConfig;
   /** Where the backend reaches the Dedicated Tokenizer, e.g. `http://localhost:37766`. Required (or `secureFrameURL`). */
   tokenizerURL?: string;
   /** Older name of `tokenizerURL`. */
@@ -165,7 +187,52 @@ export declare class JwtVerifier {
   verify(jwt: string): VerifiedJwt;
 }
 
+/** A duration in Go syntax: `45s`, `30m`, `1h10m30s`, `1.5h`, `300ms`. */
+export type GoDuration = string;
+
+/** `lunaSec.grants`: which session may store or read which token. Arrays cost one request. */
+export declare class Grants {
+  /** A `read_token` grant (default 15m; at most the tokenizer's maximum, 1h by default). Non-tokens → `badToken` before any request. */
+  create(sessionId: string | number, token: string, customDuration?: GoDuration): Promise<void>;
+  create(sessionId: string | number, tokens: string[], customDuration?: GoDuration): Promise<void[]>;
+  /** Checks the `store_token` grant; `''` passes without a request. Rejects with `invalidGrant` (`invalid`: failing positions). */
+  verify(sessionId: string | number, token: string): Promise<void>;
+  verify(sessionId: string | number, tokens: string[]): Promise<void[]>;
+  createWithAutomaticSessionId(req: any, token: string | string[], customDuration?: GoDuration): Promise<void | void[]>;
+  verifyWithAutomaticSessionId(req: any, token: string | string[]): Promise<void | void[]>;
+}
+
+export type TokenizerResult<T> = ({ success: true } & T) | { success: false; error: LunaSecError };
+export interface DetokenizeOptions {
+  /** `'string'` (utf-8, default) or `'buffer'`. */
+  as?: 'string' | 'buffer';
+}
+
+/** The server-side tokenizer, promise style: resolves values, rejects with LunaSecError. */
+export declare class StrictTokenizer {
+  tokenize(value: string | Buffer | Uint8Array, metadata?: Record<string, unknown>): Promise<string>;
+  detokenize(tokenId: string, options?: { as?: 'string' }): Promise<string>;
+  detokenize(tokenId: string, options: { as: 'buffer' }): Promise<Buffer>;
+  detokenizeToUrl(tokenId: string): Promise<{ downloadUrl: string; headers: Record<string, string> }>;
+  getMetadata(tokenId: string): Promise<Record<string, unknown>>;
+  tokenizeMany(values: Array<string | Buffer | Uint8Array>, metadata?: Record<string, unknown>): Promise<string[]>;
+  detokenizeMany(tokenIds: string[], options?: DetokenizeOptions): Promise<Array<string | Buffer>>;
+}
+
+/** The server-side tokenizer with the original client's result shapes: never rejects. */
+export declare class Tokenizer {
+  readonly strict: StrictTokenizer;
+  tokenize(value: string | Buffer | Uint8Array, metadata?: Record<string, unknown>): Promise<TokenizerResult<{ tokenId: string }>>;
+  detokenize(tokenId: string, options?: DetokenizeOptions): Promise<TokenizerResult<{ tokenId: string; value: string | Buffer }>>;
+  detokenizeToUrl(tokenId: string): Promise<TokenizerResult<{ tokenId: string; downloadUrl: string; headers: Record<string, string> }>>;
+  getMetadata(tokenId: string): Promise<TokenizerResult<{ tokenId: string; metadata: Record<string, unknown> }>>;
+  tokenizeMany(values: Array<string | Buffer | Uint8Array>, metadata?: Record<string, unknown>): Promise<Array<TokenizerResult<{ tokenId: string }>>>;
+  detokenizeMany(tokenIds: string[], options?: DetokenizeOptions): Promise<Array<TokenizerResult<{ tokenId: string; value: string | Buffer }>>>;
+}
+
 export declare class LunaSec {
+  readonly grants: Grants;
+  readonly tokenizer: Tokenizer;
   /** Validates the config; throws LunaSecError `ERR_CONFIG_INVALID` listing every problem. */
   constructor(config: LunaSecConfig);
   readonly config: Readonly<{ tokenizerURL: string; publicTokenizerUrl: string; pluginBaseUrl: string }>;

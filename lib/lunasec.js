@@ -2,6 +2,10 @@
 const { normalizeConfig } = require('./config');
 const { KeyService } = require('./key-service');
 const { LunaSecExpressAuthPlugin } = require('./express-auth-plugin');
+const { Grants } = require('./grants');
+const { Tokenizer } = require('./tokenizer');
+const native = require('./native');
+const { callNative } = require('./errors');
 
 /**
  * The SDK entry point, with the original `@lunasec/node-sdk` config shape. The config is validated
@@ -19,6 +23,14 @@ class LunaSec {
       pluginBaseUrl: c.pluginBaseUrl,
       onError: c.onError,
     });
+    // One pooled keep-alive HTTP client (Rust, reqwest), created at first use.
+    let client = null;
+    const getClient = () => {
+      if (!client) client = callNative(() => new native.TokenizerClient({ url: c.tokenizerUrl, ...c.client }));
+      return client;
+    };
+    this.grants = new Grants({ keyService: this.keyService, client: getClient, sessionIdProvider: c.sessionIdProvider });
+    this.tokenizer = new Tokenizer(this.keyService, getClient);
   }
 
   /** Older name of `keyService`. */

@@ -4,6 +4,7 @@
 //! Node binding of `lunasec-core`: conversions and `#[napi]` items only. All logic lives in the
 //! core crate; the JS layer in `lib/` wraps these exports in the public `LunaSec` API.
 
+mod client;
 mod error;
 mod keys;
 mod presign;

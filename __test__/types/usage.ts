@@ -45,3 +45,21 @@ new LunaSec({ tokenizerUrl: 'http://x', auth: { secrets: { provider: 'environmen
 import { SimpleTokenizerBackend } from '../../lib';
 const simple = new SimpleTokenizerBackend({ s3Bucket: 'b', awsRegion: 'us-west-2', awsCredentials: async () => ({ accessKeyId: 'a', secretAccessKey: 's' }), useLocalStack: true });
 void simple.tokenize().then((t) => t.uploadUrl.length + t.tokenId.length);
+
+async function grantsAndTokenizer(): Promise<void> {
+  await lunaSec.grants.create('s', 'lunasec-351d1033-0e9f-4a1b-bbb6-adec04837a5c', '30m');
+  const many: void[] = await lunaSec.grants.create(42, ['a', 'b']);
+  await lunaSec.grants.verify('s', '');
+  const r = await lunaSec.tokenizer.tokenize('4111');
+  if (r.success) {
+    const t: string = r.tokenId;
+    const buf: Buffer = await lunaSec.tokenizer.strict.detokenize(t, { as: 'buffer' });
+    const str: string = await lunaSec.tokenizer.strict.detokenize(t);
+    void [buf, str];
+  } else {
+    const code: string = r.error.errorCode;
+    void code;
+  }
+  void many;
+}
+void grantsAndTokenizer;
