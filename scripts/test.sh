@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs (npm packages, LocalStack in
-# host mode), builds the addon, and runs clippy, the Rust tests and the jest suites against a
-# LocalStack it starts and stops itself. Usage: npm test  (or bash scripts/test.sh)
+# host mode), builds the addon and the tokenizer, and runs clippy, the Rust tests and the jest
+# suites against a LocalStack it starts and stops itself. Usage: npm test  (or bash scripts/test.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 need node "Node.js 18+"
@@ -26,8 +26,11 @@ trap stop_localstack EXIT
 bash scripts/localstack/start.sh "$LS_PORT"
 export LOCALSTACK_ENDPOINT="http://127.0.0.1:$LS_PORT"
 
-step "cargo test (core, tokenizer)"
+step "build the tokenizer (release)"
+cargo build --release --target "$HOST_TRIPLE" -p lunasec-tokenizer
+
+step "cargo test (core, tokenizer: embedded and LocalStack S3 + DynamoDB)"
 cargo test --release --target "$HOST_TRIPLE" --workspace --exclude lunasec-node
 
-step "jest (the addon and JS layer, over real HTTP, against LocalStack)"
+step "jest (addon + JS layer, end to end with the tokenizer binary, embedded and LocalStack)"
 npm run --silent test:jest -- --ci

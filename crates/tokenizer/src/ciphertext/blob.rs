@@ -1,0 +1,403 @@
+//! Embedded ciphertext mode: the tokenizer serves its own presigned blob URLs, so tokenize +
+//! upload + detokenize + download work with no S3 at all.
+//!
+//! A URL is `<public url>/blob/<object key>?method=PUT|GET&expires=<unix secs>&signature=<hex>`,
+//! where the signature is an HMAC (key `blob-url`) over method, object key, expiry and the MD5 of
+//! the SSE-C customer key it was issued for. As with S3 SSE-C, the client must send the three
+//! SSE-C headers: missing or malformed → 400, a key other than the one the URL was signed for (or
+//! a key-MD5 that does not match the key) → 403, expired or tampered URL → 403.
+//!
+//! At rest each object is a file `blobs/<2 hex>/<object key>`, encrypted with AES-256-GCM under the
+//! customer key in 64 KiB segments (the STREAM construction: nonce = 7 random bytes ‖ segment
+//! counter ‖ last-segment flag; AAD = object key), so uploads and downloads stream with bounded
+//! memory, truncation and reordering are detected, and a file only decrypts under its own name.
+//! Uploads go to a temporary file that is renamed into place only when complete (an interrupted or
+//! oversized upload leaves nothing behind).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt as _, StreamExt as _};
+use lunasec_core::jwt::now_secs;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::{CiphertextError, CiphertextStore, Method, PRESIGN_TTL, Presigned};
+use crate::crypto::{self, DataKey, SSE_C_ALGORITHM, SSE_C_KEY, SSE_C_KEY_MD5, Secrets};
+use crate::error::ApiError;
+
+const MAGIC: &[u8; 8] = b"LSBLOB1\0";
+const PREFIX_LEN: usize = 7;
+const HEADER_LEN: usize = MAGIC.len() + PREFIX_LEN;
+/// Plaintext bytes per segment.
+pub const SEGMENT: usize = 64 * 1024;
+const TAG: usize = 16;
+
+/// The embedded blob store.
+pub struct BlobStore {
+    dir: PathBuf,
+    public_url: String,
+    secrets: Arc<Secrets>,
+    max_size: u64,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore").field("dir", &self.dir).field("max_size", &self.max_size).finish_non_exhaustive()
+    }
+}
+
+fn blob_error(status: StatusCode, name: &'static str, message: &'static str) -> ApiError {
+    ApiError::new(status, name, message)
+}
+
+fn segment_nonce(prefix: [u8; PREFIX_LEN], counter: u32, last: bool) -> Nonce {
+    let mut n = [0u8; 12];
+    n[..PREFIX_LEN].copy_from_slice(&prefix);
+    n[PREFIX_LEN..11].copy_from_slice(&counter.to_be_bytes());
+    n[11] = u8::from(last);
+    Nonce::assume_unique_for_key(n)
+}
+
+fn aead_key(key: &DataKey) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key.0).expect("a 32-byte AES-256 key is valid"))
+}
+
+/// The object key from a URL path segment: exactly 64 lowercase hex characters (so it can never
+/// name anything outside the blob directory).
+fn valid_object_key(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The verified parts of a blob request.
+struct Authorized {
+    object_key: String,
+    key: DataKey,
+}
+
+impl BlobStore {
+    /// A blob store under `dir` (created if missing).
+    pub fn new(dir: PathBuf, public_url: String, secrets: Arc<Secrets>, max_size: u64) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir.join("tmp"))?;
+        Ok(Self { dir, public_url: public_url.trim_end_matches('/').to_owned(), secrets, max_size })
+    }
+
+    fn path_of(&self, object_key: &str) -> PathBuf {
+        self.dir.join(&object_key[..2]).join(object_key)
+    }
+
+    /// The presigned URL (pure computation).
+    #[must_use]
+    pub fn presign_url(&self, method: Method, object_key: &str, key: &DataKey, expires: u64) -> String {
+        let sig = self.secrets.blob_signature(method.as_str(), object_key, expires, &key.md5_base64());
+        format!(
+            "{}/blob/{object_key}?method={}&expires={expires}&signature={}",
+            self.public_url,
+            method.as_str(),
+            crypto::hex(&sig)
+        )
+    }
+
+    /// Checks URL signature, expiry and SSE-C headers, in S3's order of complaints.
+    fn authorize(
+        &self,
+        method: Method,
+        object_key: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Authorized, ApiError> {
+        if !valid_object_key(object_key) {
+            return Err(blob_error(StatusCode::NOT_FOUND, "noSuchKey", "no such object"));
+        }
+        let (mut m, mut exp, mut sig) = (None, None, None);
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match &*k {
+                "method" => m = Some(v.into_owned()),
+                "expires" => exp = v.parse::<u64>().ok(),
+                "signature" => sig = crypto::unhex::<32>(&v),
+                _ => {}
+            }
+        }
+        let denied = || blob_error(StatusCode::FORBIDDEN, "accessDenied", "the URL's signature does not match");
+        let (Some(m), Some(exp), Some(sig)) = (m, exp, sig) else { return Err(denied()) };
+        if m != method.as_str() {
+            return Err(denied());
+        }
+        if now_secs() > exp {
+            return Err(blob_error(StatusCode::FORBIDDEN, "accessDenied", "the URL has expired"));
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let (Some(alg), Some(key_b64), Some(md5)) = (header(SSE_C_ALGORITHM), header(SSE_C_KEY), header(SSE_C_KEY_MD5))
+        else {
+            return Err(blob_error(
+                StatusCode::BAD_REQUEST,
+                "invalidRequest",
+                "the object is encrypted with a customer key: send the three x-amz-server-side-encryption-customer-* headers",
+            ));
+        };
+        if alg != "AES256" {
+            return Err(blob_error(StatusCode::BAD_REQUEST, "invalidArgument", "the SSE-C algorithm must be AES256"));
+        }
+        let key: [u8; 32] = STANDARD.decode(key_b64).ok().and_then(|k| k.try_into().ok()).ok_or_else(|| {
+            blob_error(StatusCode::BAD_REQUEST, "invalidArgument", "the SSE-C key must be 32 bytes, base64")
+        })?;
+        let key = DataKey(key);
+        let actual_md5 = key.md5_base64();
+        if !crypto::ct_eq(actual_md5.as_bytes(), md5.as_bytes()) {
+            return Err(blob_error(StatusCode::FORBIDDEN, "accessDenied", "the SSE-C key MD5 does not match the key"));
+        }
+        if !self.secrets.verify_blob_signature(method.as_str(), object_key, exp, &actual_md5, &sig) {
+            return Err(denied());
+        }
+        Ok(Authorized { object_key: object_key.to_owned(), key })
+    }
+
+    /// `PUT /blob/<key>`: streams the body, encrypted, into place.
+    pub async fn put(&self, object_key: &str, query: Option<&str>, headers: &HeaderMap, body: Body) -> Response {
+        match self.put_inner(object_key, query, headers, body).await {
+            Ok(()) => {
+                let mut r = StatusCode::OK.into_response();
+                r.headers_mut().insert(SSE_C_ALGORITHM, HeaderValue::from_static("AES256"));
+                r
+            }
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn put_inner(
+        &self,
+        object_key: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<(), ApiError> {
+        let auth = self.authorize(Method::Put, object_key, query, headers)?;
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payloadTooLarge",
+                "the object is larger than the blob size limit",
+            )
+        };
+        if let Some(len) =
+            headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+            && len > self.max_size
+        {
+            return Err(too_large());
+        }
+        let tmp = self.dir.join("tmp").join(crypto::hex(&crypto::random::<16>()));
+        let result = self.write_encrypted(&tmp, &auth, body, too_large).await;
+        match result {
+            Ok(()) => {
+                let dest = self.path_of(&auth.object_key);
+                let renamed = async {
+                    tokio::fs::create_dir_all(dest.parent().unwrap_or(&self.dir)).await?;
+                    tokio::fs::rename(&tmp, &dest).await
+                }
+                .await;
+                if let Err(e) = renamed {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    tracing::error!(error = %e, "blob store: cannot move an upload into place");
+                    return Err(ApiError::internal());
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_encrypted(
+        &self,
+        tmp: &Path,
+        auth: &Authorized,
+        body: Body,
+        too_large: impl Fn() -> ApiError,
+    ) -> Result<(), ApiError> {
+        let io_err = |e: std::io::Error| {
+            tracing::error!(error = %e, "blob store: write failed");
+            ApiError::internal()
+        };
+        let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(tmp).await.map_err(io_err)?;
+        let prefix: [u8; PREFIX_LEN] = crypto::random();
+        let mut head = Vec::with_capacity(HEADER_LEN);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&prefix);
+        file.write_all(&head).await.map_err(io_err)?;
+        let cipher = aead_key(&auth.key);
+        let object_name = auth.object_key.as_bytes();
+        let mut counter: u32 = 0;
+        let mut pending: Vec<u8> = Vec::with_capacity(SEGMENT * 2);
+        let mut total: u64 = 0;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| ApiError::bad_request("incompleteBody", "the upload was interrupted"))?;
+            total += chunk.len() as u64;
+            if total > self.max_size {
+                return Err(too_large());
+            }
+            pending.extend_from_slice(&chunk);
+            // Seal full segments, always keeping at least one byte back: the last segment is only
+            // known at the end of the stream.
+            while pending.len() > SEGMENT {
+                let mut seg: Vec<u8> = pending.drain(..SEGMENT).collect();
+                seal(&cipher, prefix, counter, false, object_name, &mut seg)?;
+                counter = counter.checked_add(1).ok_or_else(&too_large)?;
+                file.write_all(&seg).await.map_err(io_err)?;
+            }
+        }
+        seal(&cipher, prefix, counter, true, object_name, &mut pending)?;
+        file.write_all(&pending).await.map_err(io_err)?;
+        file.sync_all().await.map_err(io_err)?;
+        Ok(())
+    }
+
+    /// `GET /blob/<key>`: checks, decrypts the first segment (so a bad key fails before any byte
+    /// is sent), then streams the rest.
+    pub async fn get(&self, object_key: &str, query: Option<&str>, headers: &HeaderMap) -> Response {
+        match self.get_inner(object_key, query, headers).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn get_inner(
+        &self,
+        object_key: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Response, ApiError> {
+        let auth = self.authorize(Method::Get, object_key, query, headers)?;
+        let path = self.path_of(&auth.object_key);
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(blob_error(StatusCode::NOT_FOUND, "noSuchKey", "no such object"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "blob store: open failed");
+                return Err(ApiError::internal());
+            }
+        };
+        let corrupt = || {
+            tracing::error!("blob store: an object is corrupt or was encrypted under another key");
+            ApiError::internal()
+        };
+        let file_len = file.metadata().await.map_err(|_| corrupt())?.len();
+        let mut head = [0u8; HEADER_LEN];
+        file.read_exact(&mut head).await.map_err(|_| corrupt())?;
+        if &head[..MAGIC.len()] != MAGIC {
+            return Err(corrupt());
+        }
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix.copy_from_slice(&head[MAGIC.len()..]);
+        let body_len = file_len.checked_sub(HEADER_LEN as u64).filter(|l| *l >= TAG as u64).ok_or_else(corrupt)?;
+        let seg_disk = (SEGMENT + TAG) as u64;
+        let segments = body_len.div_ceil(seg_disk);
+        let plain_len = body_len - segments * TAG as u64;
+        let segments = u32::try_from(segments).map_err(|_| corrupt())?;
+
+        let reader = SegmentReader {
+            file,
+            aead: aead_key(&auth.key),
+            prefix,
+            aad: auth.object_key.into_bytes(),
+            remaining: body_len,
+            counter: 0,
+            segments,
+        };
+        let (first, reader) = reader.next_segment().await.map_err(|()| {
+            blob_error(StatusCode::FORBIDDEN, "accessDenied", "the object does not decrypt with this customer key")
+        })?;
+        let tail = futures_util::stream::unfold(Some(reader), |state| async move {
+            let reader = state?;
+            if reader.remaining == 0 {
+                return None;
+            }
+            if let Ok((bytes, next)) = reader.next_segment().await {
+                Some((Ok::<Bytes, std::io::Error>(bytes), Some(next)))
+            } else {
+                tracing::error!("blob store: a segment failed to decrypt mid-stream");
+                Some((Err(std::io::Error::other("corrupt blob")), None))
+            }
+        });
+        let stream = futures_util::stream::once(async move { Ok(first) }).chain(tail);
+        let mut resp = Response::new(Body::from_stream(stream));
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(plain_len));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(SSE_C_ALGORITHM, HeaderValue::from_static("AES256"));
+        if let Ok(v) = HeaderValue::from_str(&auth.key.md5_base64()) {
+            h.insert(SSE_C_KEY_MD5, v);
+        }
+        Ok(resp)
+    }
+}
+
+fn seal(
+    cipher: &LessSafeKey,
+    prefix: [u8; PREFIX_LEN],
+    counter: u32,
+    last: bool,
+    object_name: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<(), ApiError> {
+    cipher
+        .seal_in_place_append_tag(segment_nonce(prefix, counter, last), Aad::from(object_name), buf)
+        .map_err(|_| ApiError::internal())
+}
+
+struct SegmentReader {
+    file: tokio::fs::File,
+    aead: LessSafeKey,
+    prefix: [u8; PREFIX_LEN],
+    aad: Vec<u8>,
+    remaining: u64,
+    counter: u32,
+    segments: u32,
+}
+
+impl SegmentReader {
+    async fn next_segment(mut self) -> Result<(Bytes, Self), ()> {
+        let seg_disk = (SEGMENT + TAG) as u64;
+        let len = usize::try_from(self.remaining.min(seg_disk)).map_err(|_| ())?;
+        let mut buf = vec![0u8; len];
+        self.file.read_exact(&mut buf).await.map_err(|_| ())?;
+        self.remaining -= len as u64;
+        let last = self.counter + 1 == self.segments;
+        let plain_len = self
+            .aead
+            .open_in_place(segment_nonce(self.prefix, self.counter, last), Aad::from(&self.aad[..]), &mut buf)
+            .map_err(|_| ())?
+            .len();
+        buf.truncate(plain_len);
+        self.counter += 1;
+        Ok((Bytes::from(buf), self))
+    }
+}
+
+impl CiphertextStore for BlobStore {
+    fn presign<'a>(
+        &'a self,
+        method: Method,
+        object_key: &'a str,
+        key: &'a DataKey,
+    ) -> BoxFuture<'a, Result<Presigned, CiphertextError>> {
+        let expires = now_secs() + PRESIGN_TTL.as_secs();
+        let url = self.presign_url(method, object_key, key, expires);
+        async move { Ok(Presigned { url, headers: key.sse_c_headers() }) }.boxed()
+    }
+
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+}

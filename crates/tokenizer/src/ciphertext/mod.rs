@@ -1,0 +1,70 @@
+//! Where ciphertext lives: presigned URLs for S3 with SSE-C ([`s3`]) or for the tokenizer's own
+//! blob store ([`blob`]). Either way the client gets a URL and the three SSE-C headers, and the
+//! plaintext never passes through the tokenizer's request handlers (blob mode stores what the
+//! client sends, encrypted under the client-supplied SSE-C key, exactly like S3).
+
+pub mod blob;
+pub mod s3;
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::Headers;
+use crate::crypto::DataKey;
+
+/// Lifetime of every presigned URL.
+pub const PRESIGN_TTL: Duration = Duration::from_mins(15);
+
+/// What a presigned URL lets the client do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Put,
+    Get,
+}
+
+impl Method {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Put => "PUT",
+            Self::Get => "GET",
+        }
+    }
+}
+
+/// A presigned URL and the headers the client must send with it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub url: String,
+    pub headers: Headers,
+}
+
+impl std::fmt::Debug for Presigned {
+    // Both carry secrets (signature, SSE-C key).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Presigned(<redacted>)")
+    }
+}
+
+/// A ciphertext store failure (`Unavailable` is transient).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CiphertextError {
+    #[error("ciphertext store unavailable: {0}")]
+    Unavailable(String),
+    #[error("ciphertext store failed: {0}")]
+    Failed(String),
+}
+
+/// Presigns object URLs.
+pub trait CiphertextStore: Send + Sync + 'static {
+    fn presign<'a>(
+        &'a self,
+        method: Method,
+        object_key: &'a str,
+        key: &'a DataKey,
+    ) -> BoxFuture<'a, Result<Presigned, CiphertextError>>;
+
+    /// A short name for logs (`s3` or `embedded`).
+    fn kind(&self) -> &'static str;
+}
