@@ -30,7 +30,8 @@ step "build the tokenizer (release)"
 cargo build --release --target "$HOST_TRIPLE" -p lunasec-tokenizer
 
 step "cargo test (core, tokenizer: embedded and LocalStack S3 + DynamoDB)"
-cargo test --release --target "$HOST_TRIPLE" --workspace --exclude lunasec-node
+# --lib --tests: the libraries and integration tests (examples are built by clippy above).
+cargo test --release --target "$HOST_TRIPLE" --workspace --exclude lunasec-node --lib --tests
 
 step "jest (addon + JS layer, end to end with the tokenizer binary, embedded and LocalStack)"
 npm run --silent test:jest -- --ci

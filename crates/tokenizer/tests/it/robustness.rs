@@ -1,7 +1,7 @@
 //! Robustness: panics, keys that arrive late or rotate, unreachable S3/DynamoDB, and the binary
 //! (configuration errors, --help, graceful shutdown, logs without secrets).
 
-mod common;
+use crate::common;
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};

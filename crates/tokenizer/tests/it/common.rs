@@ -1,6 +1,5 @@
 //! Test harness: in-process tokenizers on 127.0.0.1:0, a tiny JWKS server standing in for the app
 //! backend, JWT signing with the SDK's own `KeySet`, and forging helpers for refusal tests.
-#![allow(dead_code)] // each test binary uses a different subset of the helpers
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -100,7 +99,8 @@ pub struct Harness {
     pub base: String,
     pub client: reqwest::Client,
     pub keys: KeySet,
-    pub jwks: Option<JwksServer>,
+    /// Kept so the JWKS server lives as long as the tokenizer that fetches from it.
+    pub _jwks: Option<JwksServer>,
     pub dir: PathBuf,
 }
 
@@ -142,7 +142,7 @@ impl Harness {
     pub async fn start(config: Config, keys: KeySet, jwks: Option<JwksServer>, dir: PathBuf) -> Self {
         let tokenizer = lunasec_tokenizer::start(config).await.unwrap();
         let base = format!("http://{}", tokenizer.addr());
-        Self { tokenizer: Some(tokenizer), base, client: client(), keys, jwks, dir }
+        Self { tokenizer: Some(tokenizer), base, client: client(), keys, _jwks: jwks, dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -295,11 +295,6 @@ pub fn forge(header: &Value, claims: &Value) -> String {
 
 pub fn rs256_header() -> Value {
     json!({"alg":"RS256","typ":"JWT","kid":DEFAULT_KID})
-}
-
-pub fn user_claims(session: &str) -> Value {
-    let now = now_secs();
-    json!({"iss":"node-sdk","aud":"secure-frame","sub":"user","session_id":session,"iat":now,"exp":now+900})
 }
 
 pub fn app_claims() -> Value {

@@ -2,7 +2,7 @@
 //! `LOCALSTACK_ENDPOINT` is set (e.g. `http://127.0.0.1:4566`); otherwise each test prints
 //! "skipped: `LOCALSTACK_ENDPOINT` not set" and passes.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

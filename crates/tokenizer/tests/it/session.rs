@@ -1,6 +1,6 @@
 //! The session redirect (protocol §4): ensure → app → create → verify, with cookies, and its refusals.
 
-mod common;
+use crate::common;
 
 use common::*;
 use lunasec_core::protocol::SESSION_HASH_HEADER;

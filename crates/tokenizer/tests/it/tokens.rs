@@ -1,6 +1,6 @@
 //! Tokenize → upload → detokenize → download (embedded blobs), grants, metadata, session binding.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Refusals, each its own test: every one answers the JSON failure envelope with a fitting status.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
