@@ -164,47 +164,51 @@ impl TokenizerClient {
         let body =
             serde_json::to_vec(req).map_err(|_| err(ErrorCode::TokenizerBadRequest, "request not serializable"))?;
         let url = format!("{}{path}", self.base);
+        let res = self
+            .send_with_retries(idempotent, &what, || {
+                self.http
+                    .post(&url)
+                    .timeout(self.opts.timeout)
+                    .header("authorization", jwt)
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        let status = res.status();
+        let bytes = res.bytes().await.map_err(|e| transport_error(&e, &what))?;
+        let envelope: Option<Envelope<serde_json::Value>> = serde_json::from_slice(&bytes).ok();
+        match envelope {
+            Some(Envelope::Success { data, .. }) if status.is_success() => serde_json::from_value(data)
+                .map_err(|_| err(ErrorCode::TokenizerError, format!("{what}: unexpected response shape"))),
+            Some(Envelope::Failure { error, .. }) => {
+                let status = if status.is_success() { StatusCode::BAD_GATEWAY } else { status };
+                Err(status_error(status, Some(&error.name), Some(&error.message), &what))
+            }
+            _ if !status.is_success() => Err(status_error(status, None, None, &what)),
+            _ => Err(err(ErrorCode::TokenizerError, format!("{what}: response is not a LunaSec envelope"))),
+        }
+    }
+
+    /// Sends the request `build` makes; when `idempotent`, retries connection errors, timeouts and
+    /// 502/503/504 up to `retries` times with a short backoff. The last response is returned as is.
+    async fn send_with_retries(
+        &self,
+        idempotent: bool,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
         let mut attempt = 0;
         loop {
-            let sent = self
-                .http
-                .post(&url)
-                .timeout(self.opts.timeout)
-                .header("authorization", jwt)
-                .header("content-type", "application/json")
-                .header("accept", "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            let res = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    if idempotent && attempt < self.opts.retries && (e.is_connect() || e.is_timeout()) {
-                        Self::backoff(attempt).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(transport_error(&e, &what));
-                }
-            };
-            let status = res.status();
-            if idempotent && attempt < self.opts.retries && retryable_status(status) {
-                Self::backoff(attempt).await;
-                attempt += 1;
-                continue;
+            let retry_left = idempotent && attempt < self.opts.retries;
+            match build().send().await {
+                Err(e) if retry_left && (e.is_connect() || e.is_timeout()) => {}
+                Err(e) => return Err(transport_error(&e, what)),
+                Ok(res) if retry_left && retryable_status(res.status()) => {}
+                Ok(res) => return Ok(res),
             }
-            let bytes = res.bytes().await.map_err(|e| transport_error(&e, &what))?;
-            let envelope: Option<Envelope<serde_json::Value>> = serde_json::from_slice(&bytes).ok();
-            return match envelope {
-                Some(Envelope::Success { data, .. }) if status.is_success() => serde_json::from_value(data)
-                    .map_err(|_| err(ErrorCode::TokenizerError, format!("{what}: unexpected response shape"))),
-                Some(Envelope::Failure { error, .. }) => {
-                    let status = if status.is_success() { StatusCode::BAD_GATEWAY } else { status };
-                    Err(status_error(status, Some(&error.name), Some(&error.message), &what))
-                }
-                _ if !status.is_success() => Err(status_error(status, None, None, &what)),
-                _ => Err(err(ErrorCode::TokenizerError, format!("{what}: response is not a LunaSec envelope"))),
-            };
+            Self::backoff(attempt).await;
+            attempt += 1;
         }
     }
 
@@ -312,66 +316,44 @@ impl TokenizerClient {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(err(ErrorCode::TokenizerError, format!("{what}: the tokenizer returned a malformed URL")));
         }
-        let mut attempt = 0;
-        loop {
-            let mut req = self.http.request(method.clone(), url).timeout(self.opts.transfer_timeout);
-            for (k, v) in headers {
-                // `host` comes from the URL (the original tokenizer sends it; clients drop it).
-                if !k.eq_ignore_ascii_case("host") {
-                    req = req.header(k.as_str(), v.as_str());
-                }
-            }
-            if let Some(b) = &body {
-                // Bytes clones share the buffer: retries do not copy the value.
-                req = req.body(b.clone());
-            }
-            let res = match req.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    if idempotent && attempt < self.opts.retries && (e.is_connect() || e.is_timeout()) {
-                        Self::backoff(attempt).await;
-                        attempt += 1;
-                        continue;
+        let res = self
+            .send_with_retries(idempotent, what, || {
+                let mut req = self.http.request(method.clone(), url).timeout(self.opts.transfer_timeout);
+                for (k, v) in headers {
+                    // `host` comes from the URL (the original tokenizer sends it; clients drop it).
+                    if !k.eq_ignore_ascii_case("host") {
+                        req = req.header(k.as_str(), v.as_str());
                     }
-                    return Err(transport_error(&e, what));
                 }
-            };
-            let status = res.status();
-            if idempotent && attempt < self.opts.retries && retryable_status(status) {
-                Self::backoff(attempt).await;
-                attempt += 1;
-                continue;
-            }
-            if !status.is_success() {
-                return Err(err(
-                    ErrorCode::StorageTransferFailed,
-                    format!("{what}: storage answered {}", status.as_u16()),
-                ));
-            }
-            if method == Method::PUT {
-                return Ok(Bytes::new());
-            }
-            let limit = self.opts.max_download_bytes;
-            let expected = res.content_length().unwrap_or(0);
-            if expected > limit {
-                return Err(err(
-                    ErrorCode::StorageTransferFailed,
-                    format!("{what}: value is larger than {limit} bytes"),
-                ));
-            }
-            let mut buf = BytesMut::with_capacity(usize::try_from(expected).unwrap_or(0));
-            let mut res = res;
-            while let Some(chunk) = res.chunk().await.map_err(|e| transport_error(&e, what))? {
-                if (buf.len() + chunk.len()) as u64 > limit {
-                    return Err(err(
-                        ErrorCode::StorageTransferFailed,
-                        format!("{what}: value is larger than {limit} bytes"),
-                    ));
+                match &body {
+                    // Bytes clones share the buffer: retries do not copy the value.
+                    Some(b) => req.body(b.clone()),
+                    None => req,
                 }
-                buf.extend_from_slice(&chunk);
-            }
-            return Ok(buf.freeze());
+            })
+            .await?;
+        let status = res.status();
+        if !status.is_success() {
+            return Err(err(ErrorCode::StorageTransferFailed, format!("{what}: storage answered {}", status.as_u16())));
         }
+        if method == Method::PUT {
+            return Ok(Bytes::new());
+        }
+        let limit = self.opts.max_download_bytes;
+        let too_large = || err(ErrorCode::StorageTransferFailed, format!("{what}: value is larger than {limit} bytes"));
+        let expected = res.content_length().unwrap_or(0);
+        if expected > limit {
+            return Err(too_large());
+        }
+        let mut buf = BytesMut::with_capacity(usize::try_from(expected).unwrap_or(0));
+        let mut res = res;
+        while let Some(chunk) = res.chunk().await.map_err(|e| transport_error(&e, what))? {
+            if (buf.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
     }
 }
 
