@@ -163,6 +163,17 @@ describe.each(modes)('against the tokenizer (%s storage)', (mode) => {
     expect(meta).toMatchObject({ success: true, metadata: { dataType: 'file', fileinfo: { filename: 'f.bin' } } });
   }, 120000);
 
+  test('a 401 from the tokenizer (app key not in its JWKS) is a typed error, not a crash', async () => {
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const stranger = new LunaSec({ tokenizerURL: stack.tokenizerUrl, auth: { secrets: { provider: 'manual', signingKey: privateKey, kid: 'not-published' }, sessionIdProvider: () => 's' } });
+    const t = await sdk.tokenizer.strict.tokenize('x');
+    const err = await stranger.grants.verify('s', t).catch((e) => e);
+    expect(err).toMatchObject({ name: 'tokenizerUnauthorized', errorCode: 'ERR_TOKENIZER_UNAUTHORIZED', statusCode: 502 });
+    expect(err.message).not.toMatch(JWT_RE);
+    const r = await stranger.tokenizer.tokenize('y');
+    expect(r).toMatchObject({ success: false, error: { errorCode: 'ERR_TOKENIZER_UNAUTHORIZED' } });
+  });
+
   test('string values and result shapes', async () => {
     const v = secret(`text-${crypto.randomUUID()}-é`);
     const r = await sdk.tokenizer.tokenize(v);
