@@ -94,7 +94,12 @@ describe.each(modes)('against the tokenizer (%s storage)', (mode) => {
     // second session's read grant, created by the app with a 2-second duration.
     const carol = new Browser();
     await carol.loginAndOpenFrame(stack);
-    const carolSession = carol.cookie(stack.appUrl, 'demo_session');
+    // The app gives LunaSec an opaque id derived from its session (never the cookie itself): read
+    // it from the user JWT the app mints for carol's frames.
+    const fsess = await carol.json(`${stack.appUrl}/.lunasec/frame-session`, {});
+    expect(fsess.status).toBe(200);
+    const carolSession = JSON.parse(Buffer.from(fsess.body.data.token.split('.')[1], 'base64url')).session_id;
+    expect(carolSession).not.toBe(carol.cookie(stack.appUrl, 'demo_session'));
     await sdk.grants.create(carolSession, tok.tokenId, '2s');
     expect((await carol.detokenize(stack.tokenizerUrl, tok.tokenId)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 3200));

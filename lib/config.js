@@ -8,7 +8,7 @@ const DEFAULT_ENV_VARIABLE = 'LUNASEC_SIGNING_KEY';
 const DEFAULT_KID = 'lunasec-signing-key';
 
 const TOP_KEYS = ['tokenizerURL', 'secureFrameURL', 'publicTokenizerUrl', 'auth', 'grants', 'tokenizer', 'client'];
-const AUTH_KEYS = ['secrets', 'sessionIdProvider', 'pluginBaseUrl', 'payloadClaims', 'onError'];
+const AUTH_KEYS = ['secrets', 'sessionIdProvider', 'pluginBaseUrl', 'payloadClaims', 'onError', 'frameSessionOrigins'];
 
 function describe(v) {
   if (v === null) return 'null';
@@ -47,6 +47,27 @@ function parseUrl(value, where, problems) {
     return undefined;
   }
   return url.href.replace(/\/+$/, '');
+}
+
+/** An origin like "https://app.example.com" (scheme, host, port; nothing else), normalized by URL. */
+function parseOrigin(value, where, problems) {
+  const hint = 'an http(s) origin such as "https://app.example.com" or "http://localhost:5173" (no path, query or credentials)';
+  if (typeof value !== 'string' || value === '') {
+    problems.push(`${where} must be ${hint}; got ${describe(value)}`);
+    return undefined;
+  }
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    problems.push(`${where} must be ${hint}; got '${value}'`);
+    return undefined;
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '') || !/^[a-z][a-z0-9+.-]*:\/\/[^/]+\/?$/i.test(value)) {
+    problems.push(`${where} must be ${hint}; got '${value}'`);
+    return undefined;
+  }
+  return url.origin;
 }
 
 function normalizeSecret(spec, where, problems) {
@@ -126,6 +147,7 @@ function normalizeConfig(config) {
   let sessionIdProvider;
   let pluginBaseUrl = '';
   let onError;
+  let frameSessionOrigins = [];
   if (auth === null || typeof auth !== 'object') {
     problems.push(`auth must be an object { secrets, sessionIdProvider }; got ${describe(auth)}`);
   } else {
@@ -157,6 +179,14 @@ function normalizeConfig(config) {
       problems.push('auth.onError must be a function (error, req) => void');
     }
     onError = auth.onError;
+    if (auth.frameSessionOrigins !== undefined) {
+      const list = auth.frameSessionOrigins;
+      if (!Array.isArray(list)) {
+        problems.push(`auth.frameSessionOrigins must be an array of origins (e.g. ['https://app.example.com']); got ${describe(list)}`);
+      } else {
+        frameSessionOrigins = list.map((o, i) => parseOrigin(o, `auth.frameSessionOrigins[${i}]`, problems)).filter(Boolean);
+      }
+    }
   }
   const client = {};
   if (config.client !== undefined) {
@@ -174,7 +204,7 @@ function normalizeConfig(config) {
   if (problems.length > 0) {
     throw lunaSecError('ERR_CONFIG_INVALID', `Invalid LunaSec config:\n  - ${problems.join('\n  - ')}`);
   }
-  return { tokenizerUrl, publicTokenizerUrl, secrets, sessionIdProvider, pluginBaseUrl, onError, client };
+  return { tokenizerUrl, publicTokenizerUrl, secrets, sessionIdProvider, pluginBaseUrl, onError, frameSessionOrigins, client };
 }
 
 module.exports = { normalizeConfig, normalizeSecret, DEFAULT_KID, DEFAULT_ENV_VARIABLE };

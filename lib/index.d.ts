@@ -127,6 +127,12 @@ export interface LunaSecConfig {
     payloadClaims?: unknown;
     /** Called with unexpected errors in the plugin's routes (the SDK logs nothing itself). */
     onError?: (error: LunaSecError, req: any) => void;
+    /**
+     * Extra page origins allowed to call `POST {pluginBaseUrl}/.lunasec/frame-session`, besides the
+     * request's own origin (`req.protocol` + `Host`): for apps behind a proxy that rewrites `Host`, or
+     * whose pages are served from another front-end origin. E.g. `['https://app.example.com']`.
+     */
+    frameSessionOrigins?: string[];
   };
 }
 
@@ -166,11 +172,47 @@ export declare class KeyService {
   kids(): Promise<string[]>;
 }
 
+/** The body of a `200` from `POST {pluginBaseUrl}/.lunasec/frame-session`. */
+export interface FrameSessionResponse {
+  success: true;
+  data: {
+    /** A user JWT for the request's session (the same claims as the redirect flow's `openid_token`). */
+    token: string;
+    /** When it expires, in Unix seconds (its `exp`). */
+    expiresAt: number;
+  };
+}
+
+/** The body of a refusal from `POST {pluginBaseUrl}/.lunasec/frame-session`. */
+export interface FrameSessionError {
+  success: false;
+  error: {
+    /** `crossSiteRequest` (403), `unsupportedMediaType` (415), `sessionMissing` (401), `sessionIdProviderFailed` or `jwtSignFailed` (500). */
+    name: string;
+    message: string;
+  };
+}
+
+/**
+ * The auth plugin's routes:
+ *
+ * - `GET {pluginBaseUrl}/.lunasec/jwks.json`: the public keys the tokenizer verifies JWTs with.
+ * - `GET {pluginBaseUrl}/.lunasec/secure-frame?state=…`: the session redirect (cookie session mode):
+ *   302 to `<publicTokenizerUrl>/session/create?state=…&openid_token=<user JWT>`.
+ * - `POST {pluginBaseUrl}/.lunasec/frame-session`: the Secure Frames' short-lived credential (frame-token
+ *   session mode, the browser library's default). Same-origin only (`Origin` must be the request's own
+ *   origin or one of `auth.frameSessionOrigins`; `Sec-Fetch-Site`, when sent, `same-origin` unless the
+ *   `Origin` is allow-listed; `Origin: null`, sent under `Referrer-Policy: no-referrer`, only with
+ *   `Sec-Fetch-Site: same-origin`), `Content-Type: application/json` required, body ignored (no body parser
+ *   needed). Answers `200` {@link FrameSessionResponse} or {@link FrameSessionError} (403, 415, 401, 500),
+ *   always `Cache-Control: no-store`.
+ */
 export declare class LunaSecExpressAuthPlugin {
   readonly pluginBaseUrl: string;
   readonly jwksPath: string;
   readonly secureFramePath: string;
-  /** Mounts `GET {pluginBaseUrl}/.lunasec/jwks.json` and `GET {pluginBaseUrl}/.lunasec/secure-frame` on an Express 4/5 app or Router. */
+  readonly frameSessionPath: string;
+  /** Mounts `GET {pluginBaseUrl}/.lunasec/jwks.json`, `GET {pluginBaseUrl}/.lunasec/secure-frame` and `POST {pluginBaseUrl}/.lunasec/frame-session` on an Express 4/5 app or Router. */
   register<T extends { get: (...args: any[]) => unknown }>(app: T): T;
 }
 

@@ -22,6 +22,7 @@ class LunaSec {
       publicTokenizerUrl: c.publicTokenizerUrl,
       pluginBaseUrl: c.pluginBaseUrl,
       onError: c.onError,
+      frameSessionOrigins: c.frameSessionOrigins,
     });
     // One pooled keep-alive HTTP client (Rust, reqwest), created at first use.
     let client = null;

@@ -11,8 +11,9 @@ need python3 "Python 3.11 for LocalStack"
 ensure_node_modules
 build_addon
 
-step "tsc: type-check lib/index.d.ts against a usage file"
+step "tsc: type-check lib/index.d.ts and browser/index.d.ts against usage files"
 npx --no-install tsc -p __test__/types
+npx --no-install tsc -p __test__/types-browser
 
 step "cargo fmt --check, cargo clippy (warnings are errors)"
 cargo fmt --all -- --check
@@ -32,6 +33,9 @@ cargo build --release --target "$HOST_TRIPLE" -p lunasec-tokenizer
 step "cargo test (core, tokenizer: embedded and LocalStack S3 + DynamoDB)"
 # --lib --tests: the libraries and integration tests (examples are built by clippy above).
 cargo test --release --target "$HOST_TRIPLE" --workspace --exclude lunasec-node --lib --tests
+
+step "real browsers for the browser suites (Debian packages: chromium, firefox-esr, webkit2gtk-driver, xvfb)"
+bash scripts/browsers/install.sh
 
 step "jest (addon + JS layer, end to end with the tokenizer binary, embedded and LocalStack)"
 npm run --silent test:jest -- --ci

@@ -6,6 +6,9 @@
 //   const stack = await startStack({ mode: 'aws' | 'embedded' });
 //   stack.tokenizerUrl, stack.appUrl, stack.signingKey (base64 PEM), stack.logs(), await stack.stop()
 //
+// `appHost: 'localhost'` puts the app on http://localhost:<port> (it still listens on 127.0.0.1), a
+// different site from the tokenizer's http://127.0.0.1:<port>, as in production: browser tests use it.
+//
 // The tokenizer binary comes from LUNASEC_TOKENIZER_BIN or target/<host>/release/lunasec-tokenizer
 // (scripts/test.sh builds it). Every process's output is captured for leak assertions.
 const { spawn, execFileSync } = require('node:child_process');
@@ -103,7 +106,7 @@ function tokenizerEnv({ mode, port, appUrl, dataDir, secret, bucket, table, extr
  * Starts the example app and one or more tokenizers sharing storage (several tokenizers behind
  * one app model a load-balanced deployment; they share DynamoDB + S3 in mode 'aws').
  */
-async function startStack({ mode = 'embedded', tokenizers = 1, tokenizerEnv: extraEnv = {}, appEnv = {} } = {}) {
+async function startStack({ mode = 'embedded', tokenizers = 1, tokenizerEnv: extraEnv = {}, appEnv = {}, appHost = '127.0.0.1' } = {}) {
   const logs = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lunasec-stack-'));
   const id = crypto.randomBytes(4).toString('hex');
@@ -111,7 +114,7 @@ async function startStack({ mode = 'embedded', tokenizers = 1, tokenizerEnv: ext
   const signingKey = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' })).toString('base64');
   const secret = crypto.randomBytes(32).toString('hex');
   const appPort = await freePort();
-  const appUrl = `http://127.0.0.1:${appPort}`;
+  const appUrl = `http://${appHost}:${appPort}`;
   const ports = [];
   for (let i = 0; i < tokenizers; i++) ports.push(await freePort());
   const procs = [];

@@ -135,6 +135,12 @@ pub struct Args {
     /// Log format: `compact` (human) or `json`.
     #[arg(long, env = "TOKENIZER_LOG_FORMAT", default_value = "compact", value_name = "compact|json")]
     pub log_format: String,
+
+    /// Development of the secure frame only: serve `frame.js` and `frame.css` from this directory,
+    /// re-read on every request, instead of the copies compiled into the binary. Refused outside
+    /// dev mode.
+    #[arg(long, env = "LUNASEC_FRAME_ASSETS_DIR", value_name = "DIR", hide = true)]
+    pub frame_assets_dir: Option<PathBuf>,
 }
 
 /// Where the application's public keys come from.
@@ -214,6 +220,8 @@ pub struct Config {
     pub auth_providers: Vec<AuthProvider>,
     /// Index into `auth_providers` of the default provider.
     pub default_provider: Option<usize>,
+    /// The application's front-end origins (`APPLICATION_FRONT_END`): the pages that may embed the
+    /// secure frame, and the only CORS origins (on the session routes).
     pub cors_origins: Vec<HeaderValue>,
     pub grant_default: Duration,
     pub grant_maximum: Duration,
@@ -224,6 +232,8 @@ pub struct Config {
     pub ciphertext: CiphertextConfig,
     pub aws: AwsConfig,
     pub log_format: LogFormat,
+    /// See [`Args::frame_assets_dir`] (dev mode only).
+    pub frame_assets_dir: Option<PathBuf>,
 }
 
 fn parse_bool(name: &str, v: &str, problems: &mut Vec<String>) -> bool {
@@ -453,6 +463,9 @@ impl Config {
                 }
                 None => false,
             };
+        if args.frame_assets_dir.is_some() && !dev {
+            p.push("LUNASEC_FRAME_ASSETS_DIR is for developing the secure frame and needs dev mode (--dev)".to_owned());
+        }
         let secret = match args.secret.as_deref() {
             Some(s) if s.len() >= MIN_SECRET_LEN => Some(SecretSource::Given(s.as_bytes().to_vec())),
             Some(_) => {
@@ -555,6 +568,7 @@ impl Config {
                 ciphertext,
                 aws: AwsConfig { region, endpoint, static_credentials },
                 log_format,
+                frame_assets_dir: args.frame_assets_dir,
             }),
             _ => Err(p),
         }
@@ -580,6 +594,7 @@ impl Config {
             ciphertext: CiphertextConfig::Embedded { max_size: 100 << 20 },
             aws: AwsConfig { region: "us-west-2".to_owned(), endpoint: None, static_credentials: None },
             log_format: LogFormat::Compact,
+            frame_assets_dir: None,
         }
     }
 }

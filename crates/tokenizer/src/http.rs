@@ -34,7 +34,7 @@ use lunasec_core::{Subject, Token};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::ciphertext::blob::BlobStore;
@@ -65,9 +65,14 @@ pub struct AppState {
     pub default_provider: Option<usize>,
     pub grant_default: Duration,
     pub grant_maximum: Duration,
+    /// The configured front-end origins, serialized as `location.origin` gives them: the pages
+    /// that may embed the secure frame.
+    pub front_end_origins: Vec<String>,
+    /// Dev mode only: read the frame's script and styles from here (see `frame.rs`).
+    pub frame_assets_dir: Option<std::path::PathBuf>,
 }
 
-type Shared = Arc<AppState>;
+pub(crate) type Shared = Arc<AppState>;
 
 /// Who is calling.
 #[derive(Clone)]
@@ -77,12 +82,19 @@ enum Caller {
 }
 
 /// The router with every route and layer.
-pub fn router(state: Shared, cors_origins: Vec<HeaderValue>) -> Router {
+///
+/// Credentialed CORS for the front-end origins is on `/session/ensure` and `/session/verify` only:
+/// a browser client outside the frame (the library in the application's page, cookie mode) needs
+/// those. The data routes (`/tokenize`, `/detokenize`, `/metadata/*`, `/grant/*`, `/blob/*`) get no
+/// CORS at all: the secure frame is same-origin with them, and script in the application's page
+/// (the XSS the frame exists to contain) must not be able to read their answers.
+pub fn router(state: Shared, cors_origins: Vec<HeaderValue>) -> Router<()> {
     let mut r = Router::new()
-        .route("/health", get(health))
         .route("/session/ensure", get(session_ensure))
-        .route("/session/create", get(session_create))
         .route("/session/verify", get(session_verify))
+        .route("/health", get(health))
+        .route("/frame", get(crate::frame::frame))
+        .route("/session/create", get(session_create))
         .route("/tokenize", post(tokenize))
         .route("/detokenize", post(detokenize))
         .route("/metadata/get", post(metadata_get))
@@ -98,16 +110,23 @@ pub fn router(state: Shared, cors_origins: Vec<HeaderValue>) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "methodNotAllowed", "method not allowed on this route")
         })
         .with_state(state);
-    apply_layers(r, cors_origins)
+    apply_layers(r).layer(cors_layer(cors_origins))
 }
 
-/// The middleware stack (outermost first): request tracing (method, path and status only: never
-/// the query, which carries `state` and JWTs), CORS for the configured origins with credentials,
-/// and panic → 500 JSON. Public so a test can put a panicking route under the same stack.
-pub fn apply_layers(r: Router, cors_origins: Vec<HeaderValue>) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(cors_origins))
-        .allow_credentials(true)
+/// The only routes that answer CORS requests.
+pub const CORS_ROUTES: [&str; 2] = ["/session/ensure", "/session/verify"];
+
+/// CORS for the configured front-end origins, with credentials, on [`CORS_ROUTES`] only.
+fn cors_layer(cors_origins: Vec<HeaderValue>) -> CorsLayer {
+    let allowed = Arc::new(move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
+        CORS_ROUTES.contains(&parts.uri.path()) && cors_origins.contains(origin)
+    });
+    let allowed2 = Arc::clone(&allowed);
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |o: &HeaderValue, p: &axum::http::request::Parts| allowed(o, p)))
+        .allow_credentials(AllowCredentials::predicate(move |o: &HeaderValue, p: &axum::http::request::Parts| {
+            allowed2(o, p)
+        }))
         .allow_methods([HttpMethod::GET, HttpMethod::POST, HttpMethod::PUT, HttpMethod::OPTIONS])
         .allow_headers([
             header::CONTENT_TYPE,
@@ -118,7 +137,13 @@ pub fn apply_layers(r: Router, cors_origins: Vec<HeaderValue>) -> Router {
             HeaderName::from_static(crypto::SSE_C_KEY_MD5),
         ])
         .expose_headers([HeaderName::from_static(SESSION_HASH_HEADER)])
-        .max_age(Duration::from_mins(10));
+        .max_age(Duration::from_mins(10))
+}
+
+/// The middleware stack (outermost first): request tracing (method, path and status only: never
+/// the query, which carries `state` and JWTs) and panic → 500 JSON. Public so a test can put a
+/// panicking route under the same stack.
+pub fn apply_layers(r: Router) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &axum::http::Request<Body>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
@@ -139,7 +164,6 @@ pub fn apply_layers(r: Router, cors_origins: Vec<HeaderValue>) -> Router {
         tracing::error!("a request handler panicked; answered 500");
         ApiError::internal().into_response()
     }))
-    .layer(cors)
     .layer(trace)
 }
 
@@ -541,11 +565,11 @@ async fn health() -> Response {
     bare_success()
 }
 
-fn query_params(q: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn query_params(q: Option<&str>) -> Vec<(String, String)> {
     form_urlencoded::parse(q.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 

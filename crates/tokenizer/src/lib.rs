@@ -8,6 +8,7 @@ pub mod ciphertext;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod frame;
 pub mod http;
 pub mod keys;
 pub mod server;

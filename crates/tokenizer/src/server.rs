@@ -286,6 +286,7 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
                     bucket.clone(),
                     config.aws.region.clone(),
                     *create_bucket,
+                    &public_url,
                 ));
                 background.push(tokio::spawn(Arc::clone(&s3).run()));
                 (s3, None)
@@ -313,6 +314,12 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
         default_provider: config.default_provider,
         grant_default: config.grant_default,
         grant_maximum: config.grant_maximum,
+        front_end_origins: config
+            .cors_origins
+            .iter()
+            .filter_map(|o| o.to_str().ok().and_then(crate::ciphertext::origin_of))
+            .collect(),
+        frame_assets_dir: config.frame_assets_dir.clone(),
     });
     let app = router(state, config.cors_origins.clone());
     let (tx, rx) = oneshot::channel::<()>();

@@ -400,4 +400,8 @@ impl CiphertextStore for BlobStore {
     fn kind(&self) -> &'static str {
         "embedded"
     }
+
+    fn browser_origin(&self) -> BoxFuture<'_, Option<String>> {
+        std::future::ready(super::origin_of(&self.public_url)).boxed()
+    }
 }

@@ -67,4 +67,16 @@ pub trait CiphertextStore: Send + Sync + 'static {
 
     /// A short name for logs (`s3` or `embedded`).
     fn kind(&self) -> &'static str;
+
+    /// The origin (`scheme://host[:port]`) that presigned URLs point to, for the secure frame's
+    /// CSP `connect-src`; `None` when it cannot be told (the frame then allows `'self'` only).
+    fn browser_origin(&self) -> BoxFuture<'_, Option<String>>;
+}
+
+/// `scheme://host[:port]` of a URL.
+#[must_use]
+pub fn origin_of(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let o = u.origin();
+    o.is_tuple().then(|| o.ascii_serialization())
 }

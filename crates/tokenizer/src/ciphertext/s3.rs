@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use aws_sdk_s3::types::{BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 
@@ -31,6 +31,11 @@ pub struct S3Ciphertext {
     region: String,
     create_bucket: bool,
     ready: AtomicBool,
+    origin: std::sync::OnceLock<Option<String>>,
+    /// The secure frame's origin (the tokenizer's public URL): browsers PUT and GET ciphertext
+    /// from there, so a bucket this tokenizer creates gets a CORS rule for it.
+    frame_origin: Option<String>,
+    cors_done: AtomicBool,
 }
 
 fn map_err<E, R>(op: &str, e: &SdkError<E, R>) -> CiphertextError
@@ -48,8 +53,54 @@ where
 
 impl S3Ciphertext {
     #[must_use]
-    pub fn new(client: Client, bucket: String, region: String, create_bucket: bool) -> Self {
-        Self { client, bucket, region, create_bucket, ready: AtomicBool::new(false) }
+    pub fn new(client: Client, bucket: String, region: String, create_bucket: bool, public_url: &str) -> Self {
+        Self {
+            client,
+            bucket,
+            region,
+            create_bucket,
+            ready: AtomicBool::new(false),
+            origin: std::sync::OnceLock::new(),
+            frame_origin: super::origin_of(public_url),
+            cors_done: AtomicBool::new(false),
+        }
+    }
+
+    /// With bucket creation enabled: a CORS rule letting the secure frame (the tokenizer's origin)
+    /// PUT and GET objects with the SSE-C headers. A bucket managed elsewhere is left alone (its
+    /// owner adds the rule; see the README). Failure is logged, not fatal: server-side clients
+    /// need no CORS.
+    async fn ensure_cors(&self) {
+        if !self.create_bucket || self.cors_done.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(origin) = &self.frame_origin else { return };
+        let rule = CorsRule::builder()
+            .allowed_origins(origin)
+            .allowed_methods("PUT")
+            .allowed_methods("GET")
+            .allowed_headers("content-type")
+            .allowed_headers("x-amz-server-side-encryption-customer-algorithm")
+            .allowed_headers("x-amz-server-side-encryption-customer-key")
+            .allowed_headers("x-amz-server-side-encryption-customer-key-md5")
+            .max_age_seconds(600)
+            .build();
+        let config = match rule.and_then(|r| CorsConfiguration::builder().cors_rules(r).build()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build the bucket CORS rule");
+                return;
+            }
+        };
+        match self.client.put_bucket_cors().bucket(&self.bucket).cors_configuration(config).send().await {
+            Ok(_) => {
+                self.cors_done.store(true, Ordering::Relaxed);
+                tracing::info!(bucket = %self.bucket, "bucket CORS allows the secure frame's origin");
+            }
+            Err(e) => {
+                tracing::warn!(bucket = %self.bucket, error = %DisplayErrorContext(&e), "PutBucketCors failed; browsers cannot upload from the secure frame");
+            }
+        }
     }
 
     #[must_use]
@@ -99,6 +150,9 @@ impl S3Ciphertext {
         let mut backoff = BACKOFF_START;
         loop {
             let result = self.check_bucket().await;
+            if result.is_ok() {
+                self.ensure_cors().await;
+            }
             let was = self.ready.swap(result.is_ok(), Ordering::Relaxed);
             match result {
                 Ok(()) => {
@@ -174,5 +228,19 @@ impl CiphertextStore for S3Ciphertext {
 
     fn kind(&self) -> &'static str {
         "s3"
+    }
+
+    fn browser_origin(&self) -> BoxFuture<'_, Option<String>> {
+        async move {
+            if let Some(o) = self.origin.get() {
+                return o.clone();
+            }
+            // Presigning is local: a URL for a probe key tells the endpoint, path or virtual-host style.
+            let cfg = PresigningConfig::expires_in(PRESIGN_TTL).ok()?;
+            let req = self.client.get_object().bucket(&self.bucket).key("origin-probe").presigned(cfg).await.ok()?;
+            let origin = super::origin_of(req.uri());
+            self.origin.get_or_init(|| origin).clone()
+        }
+        .boxed()
     }
 }

@@ -1,6 +1,7 @@
 //! The tokenizer's integration tests, in one test binary (one link instead of five).
 
 mod common;
+mod frame;
 mod localstack;
 mod refusals;
 mod robustness;

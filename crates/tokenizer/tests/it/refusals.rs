@@ -279,37 +279,61 @@ async fn unknown_routes_and_methods_answer_json() {
 }
 
 #[tokio::test]
-async fn cors_allows_only_the_configured_front_end() {
+async fn cors_allows_only_the_configured_front_end_and_only_on_session_routes() {
     let h = Harness::embedded_with(|c| {
         c.cors_origins = vec![axum::http::HeaderValue::from_static("http://localhost:3000")];
     })
     .await;
-    let preflight = |origin: &'static str| {
+    let preflight = |path: &'static str, origin: &'static str, method: &'static str| {
         h.client
-            .request(reqwest::Method::OPTIONS, h.url("/detokenize"))
+            .request(reqwest::Method::OPTIONS, h.url(path))
             .header("origin", origin)
-            .header("access-control-request-method", "POST")
+            .header("access-control-request-method", method)
             .header("access-control-request-headers", "content-type,authorization,lunasec-session-hash")
             .send()
     };
-    let ok = preflight("http://localhost:3000").await.unwrap();
+    let ok = preflight("/session/verify", "http://localhost:3000", "GET").await.unwrap();
     assert_eq!(ok.headers().get("access-control-allow-origin").unwrap(), "http://localhost:3000");
     assert_eq!(ok.headers().get("access-control-allow-credentials").unwrap(), "true");
     let allowed = ok.headers().get("access-control-allow-headers").unwrap().to_str().unwrap().to_owned();
     assert!(allowed.contains("lunasec-session-hash"), "{allowed}");
-    let bad = preflight("http://evil.example").await.unwrap();
+    let bad = preflight("/session/verify", "http://evil.example", "GET").await.unwrap();
     assert!(bad.headers().get("access-control-allow-origin").is_none());
     // Actual responses expose the session hash header to the allowed origin.
     let r = h
         .client
-        .post(h.url("/tokenize"))
+        .get(h.url("/session/verify"))
         .header("origin", "http://localhost:3000")
         .header("authorization", h.user_jwt("c"))
-        .header("content-type", "application/json")
-        .body("{}")
         .send()
         .await
         .unwrap();
+    assert_eq!(r.headers().get("access-control-allow-origin").unwrap(), "http://localhost:3000");
     let exposed = r.headers().get("access-control-expose-headers").unwrap().to_str().unwrap();
     assert!(exposed.contains("lunasec-session-hash"));
+
+    // The data routes answer no CORS at all, even to the configured front end: script in the
+    // application's page must not read them (the secure frame is same-origin with them).
+    let (token, _, _) = h.tokenize(&h.app_jwt(), json!({})).await;
+    for path in ["/tokenize", "/detokenize", "/metadata/get", "/metadata/set", "/grant/set", "/grant/verify"] {
+        let pre = preflight(path, "http://localhost:3000", "POST").await.unwrap();
+        assert!(pre.headers().get("access-control-allow-origin").is_none(), "{path} preflight");
+        assert!(pre.headers().get("access-control-allow-credentials").is_none(), "{path} preflight");
+        let r = h
+            .client
+            .post(h.url(path))
+            .header("origin", "http://localhost:3000")
+            .header("authorization", h.user_jwt("c"))
+            .header("content-type", "application/json")
+            .body(json!({ "tokenId": token }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}");
+        assert!(r.headers().get("access-control-allow-credentials").is_none(), "{path}");
+    }
+    for method in ["GET", "PUT"] {
+        let pre = preflight("/blob/00ff", "http://localhost:3000", method).await.unwrap();
+        assert!(pre.headers().get("access-control-allow-origin").is_none(), "/blob {method} preflight");
+    }
 }

@@ -24,7 +24,7 @@ async fn boom() -> &'static str {
 #[tokio::test]
 async fn a_panicking_handler_answers_500_json_and_the_server_stays_up() {
     let app = Router::new().route("/boom", get(boom)).route("/fine", get(|| async { "fine" }));
-    let app = lunasec_tokenizer::http::apply_layers(app, vec![]);
+    let app = lunasec_tokenizer::http::apply_layers(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
