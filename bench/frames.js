@@ -7,7 +7,7 @@
 //   ready     `await frames.mount(container, { component: 'input', label: 'SSN' })`: from the call
 //             to the frame's `ready` (iframe navigation, handshake over the MessageChannel, session).
 //             A fresh mount each run. Two variants: the previous frame destroyed first (so each
-//             mount may need a new renderer process for the tokenizer's site), and with another
+//             mount starts a new renderer process for the tokenizer's site), and with another
 //             tokenizer frame kept on the page (a form with several fields). The session is set up
 //             once per page; the first mount of a fresh page is reported on its own.
 //   tokenize  `await frame.tokenize()` once a value has been typed into the frame (typing is not
@@ -85,6 +85,9 @@ class Chromium {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
     });
     const c = new Chromium(proc, dir);
+    const kill = () => c.proc.exitCode === null && c.proc.kill('SIGKILL'); // last resort if we die first
+    process.once('exit', kill);
+    c.exited.then(() => process.off('exit', kill));
     try {
       const v = await c.send('Browser.getVersion');
       c.version = v.product.replace(/^(Headless)?Chrome\//, '');
@@ -439,8 +442,9 @@ function markdown(results) {
   row('cookie', 'ready, next to another frame', cookie.readyKept);
   row('cookie', 'tokenize', cookie.tokenize);
   lines.push('');
-  lines.push('"Alone": the previous frame is destroyed before each mount, so the tokenizer\'s site may need a new renderer');
-  lines.push('process; "next to another frame": a second tokenizer frame stays mounted (a form with several fields).');
+  lines.push('"Alone": the previous frame is destroyed before each mount, so Chromium starts a new renderer process for the');
+  lines.push('tokenizer\'s site each time; "next to another frame": a second tokenizer frame stays mounted (a form with several');
+  lines.push('fields) and its process is reused.');
   lines.push('');
   lines.push('Where `ready` goes (p50 of each phase, from the frame document\'s navigation timing):');
   lines.push('');

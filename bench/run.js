@@ -4,7 +4,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const suites = { jwt: require('./jwt'), presign: require('./presign'), grants: require('./grants') };
+const suites = { jwt: require('./jwt'), presign: require('./presign'), grants: require('./grants'), frames: require('./frames'), graphql: require('./graphql') };
 
 (async () => {
   const only = process.argv.slice(2);

@@ -13,6 +13,7 @@ const REPLIES = {
   Attributes: 'ReceiveAttributesConfirmation',
   CommitToken: 'ReceiveCommittedToken',
   SetSessionToken: 'ReceiveSessionTokenConfirmation',
+  EndSession: 'ReceiveEndSessionConfirmation',
   Focus: 'ReceiveFocusConfirmation',
 };
 const STYLE_PROPS = ['color', 'backgroundColor', 'background', 'fontFamily', 'fontSize', 'fontWeight',
@@ -350,6 +351,7 @@ class CookieSession {
 const START = Symbol('start');
 const HANDSHAKE = Symbol('handshake');
 const PUSH_SESSION = Symbol('pushSession');
+const END_SESSION = Symbol('endSession');
 const FAIL = Symbol('fail');
 const SUBMITTABLE = ['input', 'textarea', 'upload'];
 
@@ -579,6 +581,12 @@ class SecureFrame extends Emitter {
     }
   }
 
+  [END_SESSION]() {
+    if (!this.#port || this.#destroyed) return;
+    this.#lastSession = null;
+    this.#request('EndSession', {}).catch(() => {});
+  }
+
   [PUSH_SESSION](session) {
     if (!this.#port || this.#destroyed || session === this.#lastSession) return;
     this.#lastSession = session;
@@ -673,7 +681,8 @@ export class SecureFrames {
     const hooks = {
       active: () => ctx.frames.size > 0,
       onToken: (session) => { for (const f of live()) f[PUSH_SESSION](session); },
-      onMissing: (err) => { for (const f of live()) f[FAIL](fail(err.code, err.message)); },
+      // The user has no session any more (logout): the frames must stop using the JWT they hold.
+      onMissing: (err) => { for (const f of live()) { f[END_SESSION](); f[FAIL](fail(err.code, err.message)); } },
     };
     const session = options.session === undefined ? 'token' : options.session;
     if (session === 'cookie') {

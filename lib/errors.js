@@ -5,7 +5,8 @@
  *
  * - `name`: the original SDK's error name (`badToken`, `invalidGrant`, …) — kept for compatibility.
  * - `code`: the original's HTTP-like string (`'400'`, `'401'`, `'500'`).
- * - `errorCode`: a stable machine code (`ERR_…`), listed in full in ERROR_CODES and the README.
+ * - `errorCode`: a stable machine code (`ERR_…`), listed in full in ERROR_CODES and the README
+ *   (both generated from the Rust table in crates/lunasec-core/src/error.rs).
  * - `statusCode`: a number, for Express error handlers.
  *
  * Messages never contain a token, a JWT, key material, a session id or plaintext.
@@ -25,54 +26,31 @@ class LunaSecError extends Error {
   }
 }
 
-/** errorCode → [name, HTTP status]. Never rename an entry; only add. */
-const ERROR_CODES = Object.freeze({
-  ERR_CONFIG_INVALID: ['configInvalid', 500],
-  ERR_SIGNING_KEY_MISSING: ['signingKeyMissing', 500],
-  ERR_SIGNING_KEY_INVALID: ['signingKeyInvalid', 500],
-  ERR_SIGNING_KEY_TOO_SMALL: ['signingKeyTooSmall', 500],
-  ERR_KEY_SET_INVALID: ['keySetInvalid', 500],
-  ERR_SECRET_FETCH_FAILED: ['secretFetchFailed', 502],
-  ERR_AWS_SDK_MISSING: ['awsSdkMissing', 500],
-  ERR_JWT_CLAIMS_INVALID: ['jwtClaimsInvalid', 500],
-  ERR_JWT_SIGN_FAILED: ['jwtSignFailed', 500],
-  ERR_JWT_INVALID: ['jwtInvalid', 401],
-  ERR_JWT_UNKNOWN_KID: ['jwtUnknownKid', 401],
-  ERR_JWT_EXPIRED: ['jwtExpired', 401],
-  ERR_JWT_CLAIM_MISMATCH: ['jwtClaimMismatch', 401],
-  ERR_JWKS_INVALID: ['jwksInvalid', 500],
-  ERR_BAD_TOKEN: ['badToken', 400],
-  ERR_DURATION_INVALID: ['badDuration', 400],
-  ERR_SESSION_ID_PROVIDER_FAILED: ['sessionIdProviderFailed', 500],
-  ERR_SESSION_ID_INVALID: ['sessionError', 401],
-  ERR_S3_CONFIG_INVALID: ['s3ConfigInvalid', 500],
-  ERR_PRESIGN_FAILED: ['presignFailed', 500],
-  ERR_TOKENIZER_UNREACHABLE: ['tokenizerUnreachable', 503],
-  ERR_TOKENIZER_TIMEOUT: ['tokenizerTimeout', 504],
-  ERR_TOKENIZER_UNAUTHORIZED: ['tokenizerUnauthorized', 502],
-  ERR_TOKENIZER_BAD_REQUEST: ['tokenizerBadRequest', 400],
-  ERR_TOKENIZER_ERROR: ['tokenizerError', 502],
-  ERR_INVALID_GRANT: ['invalidGrant', 401],
-  ERR_TOKEN_NOT_FOUND: ['tokenNotFound', 404],
-  ERR_STORAGE_TRANSFER_FAILED: ['storageTransferFailed', 502],
-  ERR_GRANT_CREATION_FAILED: ['grantCreationFailure', 500],
-});
+/**
+ * errorCode → [name, statusCode, code]: generated from the one error table, in Rust
+ * (crates/lunasec-core/src/error.rs), by scripts/error-table.js.
+ */
+const ERROR_CODES = require('./error-codes');
 
-/** A LunaSecError for a known errorCode. */
+const known = (errorCode) => typeof errorCode === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, errorCode);
+
+/** A LunaSecError for an errorCode of the table (an unknown one gets ERR_LUNASEC's name and status). */
 function lunaSecError(errorCode, message, cause) {
-  const [name, statusCode] = ERROR_CODES[errorCode] || ['lunaSecError', 500];
-  return new LunaSecError({ name, message, errorCode, statusCode, code: String(statusCode), cause });
+  const [name, statusCode, code] = ERROR_CODES[known(errorCode) ? errorCode : 'ERR_LUNASEC'];
+  return new LunaSecError({ name, message, errorCode, statusCode, code, cause });
 }
 
-const NATIVE_MESSAGE = /^(ERR_[A-Z0-9_]+): ([\s\S]*)$/;
-
-/** Turns an error thrown by the native addon (`ERR_CODE: text`) into a LunaSecError. */
+/**
+ * Turns an error thrown or rejected by the native addon into a LunaSecError. The addon's errors
+ * carry their errorCode natively, as the JS error's `code` (napi-rs custom status); their
+ * message is the text alone.
+ */
 function fromNative(err) {
   if (err instanceof LunaSecError) return err;
-  const m = NATIVE_MESSAGE.exec(err && err.message ? err.message : '');
-  if (m) return lunaSecError(m[1], m[2]);
-  // Not ours (e.g. a napi argument error): keep the message, which napi builds from types only.
-  return lunaSecError('ERR_LUNASEC', err && err.message ? err.message : 'native call failed');
+  const message = err && typeof err.message === 'string' && err.message ? err.message : 'native call failed';
+  if (err && known(err.code)) return lunaSecError(err.code, message);
+  // Not ours (e.g. a napi argument error, whose message napi builds from types only).
+  return lunaSecError('ERR_LUNASEC', message);
 }
 
 /** Runs a native call, rethrowing its errors as LunaSecErrors. */

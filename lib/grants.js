@@ -1,6 +1,6 @@
 'use strict';
 const native = require('./native');
-const { LunaSecError, lunaSecError, fromNative } = require('./errors');
+const { LunaSecError, ERROR_CODES, lunaSecError, fromNative } = require('./errors');
 const { isToken } = require('./token');
 
 function badToken(action) {
@@ -59,14 +59,12 @@ class Grants {
     } catch (e) {
       const err = fromNative(e);
       if (err.errorCode === 'ERR_BAD_TOKEN' || err.errorCode === 'ERR_DURATION_INVALID' || err.errorCode === 'ERR_SESSION_ID_INVALID') throw err;
-      throw new LunaSecError({
-        name: 'grantCreationFailure',
-        message: `unable to set detokenization grant: ${err.message}`,
-        code: '500',
-        errorCode: err.errorCode === 'ERR_TOKENIZER_BAD_REQUEST' ? 'ERR_GRANT_CREATION_FAILED' : err.errorCode,
-        statusCode: err.errorCode === 'ERR_TOKENIZER_BAD_REQUEST' ? 400 : err.statusCode,
-        cause: err,
-      });
+      // Always the original's name and code ('500'); errorCode and statusCode say why: the
+      // tokenizer refused the grant (ERR_GRANT_CREATION_FAILED, 400), or the underlying failure.
+      const message = `unable to set detokenization grant: ${err.message}`;
+      if (err.errorCode === 'ERR_TOKENIZER_BAD_REQUEST') throw lunaSecError('ERR_GRANT_CREATION_FAILED', message, err);
+      const [name, , code] = ERROR_CODES.ERR_GRANT_CREATION_FAILED;
+      throw new LunaSecError({ name, message, code, errorCode: err.errorCode, statusCode: err.statusCode, cause: err });
     }
     return isArray ? tokens.map(() => undefined) : undefined;
   }

@@ -4,6 +4,7 @@ const { KeyService } = require('./key-service');
 const { LunaSecExpressAuthPlugin } = require('./express-auth-plugin');
 const { Grants } = require('./grants');
 const { Tokenizer } = require('./tokenizer');
+const { TokenDirective } = require('./graphql/token-directive');
 const native = require('./native');
 const { callNative } = require('./errors');
 
@@ -32,6 +33,8 @@ class LunaSec {
     };
     this.grants = new Grants({ keyService: this.keyService, client: getClient, sessionIdProvider: c.sessionIdProvider });
     this.tokenizer = new Tokenizer(this.keyService, getClient);
+    // The GraphQL `@token` directive: `typeDefs` + `transform(schema)` (graphql is loaded lazily).
+    this.tokenDirective = new TokenDirective({ grants: this.grants, sessionIdProvider: c.sessionIdProvider, onError: c.onError });
   }
 
   /** Older name of `keyService`. */

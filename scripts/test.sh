@@ -37,5 +37,12 @@ cargo test --release --target "$HOST_TRIPLE" --workspace --exclude lunasec-node 
 step "real browsers for the browser suites (Debian packages: chromium, firefox-esr, webkit2gtk-driver, xvfb)"
 bash scripts/browsers/install.sh
 
+step "the error table: lib/error-codes.js, the .d.ts union and the README table match the Rust one"
+node scripts/error-table.js --check
+
+step "npm run package: the npm tarballs in dist/ (jest installs them into a fresh Express app)"
+# --no-build: the addon and the tokenizer were built above.
+npm run --silent package -- --no-build
+
 step "jest (addon + JS layer, end to end with the tokenizer binary, embedded and LocalStack)"
 npm run --silent test:jest -- --ci

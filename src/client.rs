@@ -1,16 +1,18 @@
 //! `TokenizerClient`: the Dedicated Tokenizer's HTTP client (reqwest, one pooled client each).
-//! Async methods run on napi's tokio runtime; values cross as Buffers without extra copies.
+//! Async methods run on napi's tokio runtime (`crate::error::spawn`: rejections carry their `ERR_…`
+//! code); values cross as Buffers without extra copies.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use lunasec_core::client::{ClientOptions, TokenizerClient as Core};
 use lunasec_core::protocol::GrantType;
-use napi::bindgen_prelude::Buffer;
+use napi::Env;
+use napi::bindgen_prelude::{AsyncBlock, Buffer};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
-use crate::error::IntoNapi;
+use crate::error::{IntoNapi, Result, spawn};
 
 /// Client options.
 #[napi(object)]
@@ -39,22 +41,22 @@ pub struct TokenizerClient {
     inner: Core,
 }
 
-fn grant_type(s: &str) -> napi::Result<GrantType> {
+fn grant_type(s: &str) -> lunasec_core::error::Result<GrantType> {
     match s {
         "read_token" => Ok(GrantType::ReadToken),
         "store_token" => Ok(GrantType::StoreToken),
         "token_full_access" => Ok(GrantType::TokenFullAccess),
-        _ => Err(crate::error::to_napi(&lunasec_core::Error::new(
+        _ => Err(lunasec_core::Error::new(
             lunasec_core::ErrorCode::TokenizerBadRequest,
             "grant type must be read_token, store_token or token_full_access",
-        ))),
+        )),
     }
 }
 
 #[napi]
 impl TokenizerClient {
     #[napi(constructor)]
-    pub fn new(options: TokenizerClientOptions) -> napi::Result<Self> {
+    pub fn new(options: TokenizerClientOptions) -> Result<Self> {
         let d = ClientOptions::default();
         let opts = ClientOptions {
             base_url: options.url,
@@ -72,62 +74,89 @@ impl TokenizerClient {
     }
 
     /// Sets grants (`grantType`) for all tokens, in one request.
-    #[napi]
-    pub async fn grant_set(
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn grant_set(
         &self,
+        env: Env,
         jwt: String,
         session_id: String,
         token_ids: Vec<String>,
         custom_duration: Option<String>,
         grant_type_name: String,
-    ) -> napi::Result<()> {
-        let gt = grant_type(&grant_type_name)?;
-        self.inner.grant_set(&jwt, &session_id, &token_ids, custom_duration.as_deref(), gt).await.napi()
+    ) -> napi::Result<AsyncBlock<()>> {
+        let inner = self.inner.clone();
+        spawn(env, async move {
+            let gt = grant_type(&grant_type_name)?;
+            inner.grant_set(&jwt, &session_id, &token_ids, custom_duration.as_deref(), gt).await
+        })
     }
 
     /// Whether each token has a valid grant for the session, in one request.
     #[napi]
-    pub async fn grant_verify(
+    pub fn grant_verify(
         &self,
+        env: Env,
         jwt: String,
         session_id: String,
         token_ids: Vec<String>,
         grant_type_name: String,
-    ) -> napi::Result<Vec<bool>> {
-        let gt = grant_type(&grant_type_name)?;
-        self.inner.grant_verify(&jwt, &session_id, &token_ids, gt).await.napi()
+    ) -> napi::Result<AsyncBlock<Vec<bool>>> {
+        let inner = self.inner.clone();
+        spawn(env, async move {
+            let gt = grant_type(&grant_type_name)?;
+            inner.grant_verify(&jwt, &session_id, &token_ids, gt).await
+        })
     }
 
     /// Tokenizes `value`: creates the token, then uploads the value to its presigned URL.
     #[napi]
-    pub async fn tokenize(
+    pub fn tokenize(
         &self,
+        env: Env,
         jwt: String,
         value: Buffer,
         metadata: Option<Map<String, Value>>,
-    ) -> napi::Result<String> {
+    ) -> napi::Result<AsyncBlock<String>> {
         // Zero-copy: the JS Buffer stays referenced (and alive) until the upload is done.
         let body = bytes::Bytes::from_owner(value);
-        self.inner.tokenize(&jwt, body, metadata.unwrap_or_default()).await.napi()
+        let inner = self.inner.clone();
+        spawn(env, async move { inner.tokenize(&jwt, body, metadata.unwrap_or_default()).await })
     }
 
     /// Downloads the value of a token.
     #[napi]
-    pub async fn detokenize(&self, jwt: String, token_id: String) -> napi::Result<Buffer> {
-        let bytes = self.inner.detokenize(&jwt, &token_id).await.napi()?;
-        Ok(Buffer::from(Vec::<u8>::from(bytes)))
+    pub fn detokenize(&self, env: Env, jwt: String, token_id: String) -> napi::Result<AsyncBlock<Buffer>> {
+        let inner = self.inner.clone();
+        spawn(env, async move {
+            let bytes = inner.detokenize(&jwt, &token_id).await?;
+            Ok(Buffer::from(Vec::<u8>::from(bytes)))
+        })
     }
 
     /// The presigned download URL of a token and the headers to send with it.
     #[napi]
-    pub async fn detokenize_to_url(&self, jwt: String, token_id: String) -> napi::Result<DetokenizeUrl> {
-        let d = self.inner.detokenize_to_url(&jwt, &token_id).await.napi()?;
-        Ok(DetokenizeUrl { download_url: d.download_url, headers: d.headers.into_iter().collect() })
+    pub fn detokenize_to_url(
+        &self,
+        env: Env,
+        jwt: String,
+        token_id: String,
+    ) -> napi::Result<AsyncBlock<DetokenizeUrl>> {
+        let inner = self.inner.clone();
+        spawn(env, async move {
+            let d = inner.detokenize_to_url(&jwt, &token_id).await?;
+            Ok(DetokenizeUrl { download_url: d.download_url, headers: d.headers.into_iter().collect() })
+        })
     }
 
     /// The metadata of a token.
     #[napi]
-    pub async fn get_metadata(&self, jwt: String, token_id: String) -> napi::Result<Map<String, Value>> {
-        self.inner.get_metadata(&jwt, &token_id).await.napi()
+    pub fn get_metadata(
+        &self,
+        env: Env,
+        jwt: String,
+        token_id: String,
+    ) -> napi::Result<AsyncBlock<Map<String, Value>>> {
+        let inner = self.inner.clone();
+        spawn(env, async move { inner.get_metadata(&jwt, &token_id).await })
     }
 }

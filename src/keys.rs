@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use lunasec_core::{DEFAULT_KID, SigningKey, Subject};
 
-use crate::error::IntoNapi;
+use crate::error::{IntoNapi, Result};
 
 /// One signing key.
 #[napi(object)]
@@ -32,9 +32,8 @@ pub struct KeySet {
     inner: Arc<lunasec_core::KeySet>,
 }
 
-fn subject(sub: &str, claims: &mut Map<String, Value>) -> napi::Result<Subject> {
-    let invalid =
-        |m: &str| crate::error::to_napi(&lunasec_core::Error::new(lunasec_core::ErrorCode::JwtClaimsInvalid, m));
+fn subject(sub: &str, claims: &mut Map<String, Value>) -> Result<Subject> {
+    let invalid = |m: &str| crate::error::coded(lunasec_core::ErrorCode::JwtClaimsInvalid, m);
     match sub {
         "application" => Ok(Subject::Application),
         "user" => match claims.remove("session_id") {
@@ -51,7 +50,7 @@ impl KeySet {
     /// Parses the keys (newest last). Throws `ERR_SIGNING_KEY_*` / `ERR_KEY_SET_INVALID` errors
     /// that name the key's source and never its material.
     #[napi(constructor)]
-    pub fn new(keys: Vec<SigningKeyInput>) -> napi::Result<Self> {
+    pub fn new(keys: Vec<SigningKeyInput>) -> Result<Self> {
         let parsed = keys
             .into_iter()
             .map(|k| {
@@ -90,7 +89,7 @@ impl KeySet {
     /// `subject` is `'user'` (needs `claims.session_id`) or `'application'`; other claims are
     /// added, except the reserved `iss aud sub iat exp nbf jti`.
     #[napi]
-    pub fn sign_sync(&self, subject_kind: String, claims: Option<Map<String, Value>>) -> napi::Result<String> {
+    pub fn sign_sync(&self, subject_kind: String, claims: Option<Map<String, Value>>) -> Result<String> {
         let mut claims = claims.unwrap_or_default();
         let subject = subject(&subject_kind, &mut claims)?;
         self.inner.sign(&subject, claims).napi()
@@ -98,7 +97,7 @@ impl KeySet {
 
     /// Like `signSync`, on the libuv thread pool (does not block the event loop).
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn sign(&self, subject_kind: String, claims: Option<Map<String, Value>>) -> napi::Result<AsyncTask<SignTask>> {
+    pub fn sign(&self, subject_kind: String, claims: Option<Map<String, Value>>) -> Result<AsyncTask<SignTask>> {
         let mut claims = claims.unwrap_or_default();
         let subject = subject(&subject_kind, &mut claims)?;
         Ok(AsyncTask::new(SignTask { keys: Arc::clone(&self.inner), subject, claims }))
@@ -106,7 +105,7 @@ impl KeySet {
 
     /// The application JWT (`sub: application`), reused until 2 minutes before it expires.
     #[napi]
-    pub fn application_jwt(&self) -> napi::Result<String> {
+    pub fn application_jwt(&self) -> Result<String> {
         self.inner.application_jwt().napi()
     }
 }
@@ -118,14 +117,16 @@ pub struct SignTask {
 }
 
 impl Task for SignTask {
-    type Output = String;
+    /// The core's result crosses back to the JS thread as is; `resolve` turns an error into the
+    /// coded JS error (a `Task` can otherwise only reject with a napi `Status`).
+    type Output = lunasec_core::error::Result<String>;
     type JsValue = String;
 
-    fn compute(&mut self) -> napi::Result<String> {
-        self.keys.sign(&self.subject, std::mem::take(&mut self.claims)).napi()
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.keys.sign(&self.subject, std::mem::take(&mut self.claims)))
     }
 
-    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
-        Ok(output)
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<String> {
+        output.map_err(|e| crate::error::reject(env, &e))
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use lunasec_core::presign::{self, PresignMethod, S3Credentials, S3Target};
 use napi_derive::napi;
 
-use crate::error::IntoNapi;
+use crate::error::{IntoNapi, Result};
 
 /// AWS credentials.
 #[napi(object)]
@@ -57,7 +57,7 @@ fn creds(c: AwsCredentialsInput) -> S3Credentials {
 #[napi]
 impl S3Presigner {
     #[napi(constructor)]
-    pub fn new(options: S3PresignerOptions) -> napi::Result<Self> {
+    pub fn new(options: S3PresignerOptions) -> Result<Self> {
         let target = S3Target { bucket: options.bucket, region: options.region, endpoint: options.endpoint };
         let expires =
             options.expires_in_seconds.map_or(presign::DEFAULT_EXPIRES, |s| Duration::from_secs(u64::from(s)));
@@ -67,7 +67,7 @@ impl S3Presigner {
 
     /// Replaces the credentials (e.g. after an STS refresh).
     #[napi]
-    pub fn set_credentials(&self, credentials: AwsCredentialsInput) -> napi::Result<()> {
+    pub fn set_credentials(&self, credentials: AwsCredentialsInput) -> Result<()> {
         let fresh = presign::S3Presigner::new(&self.target, &creds(credentials), self.expires).napi()?;
         *self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
         Ok(())
@@ -79,7 +79,7 @@ impl S3Presigner {
         &self,
         key: String,
         headers: Option<std::collections::HashMap<String, String>>,
-    ) -> napi::Result<PresignedRequest> {
+    ) -> Result<PresignedRequest> {
         self.presign(PresignMethod::Put, &key, headers)
     }
 
@@ -89,7 +89,7 @@ impl S3Presigner {
         &self,
         key: String,
         headers: Option<std::collections::HashMap<String, String>>,
-    ) -> napi::Result<PresignedRequest> {
+    ) -> Result<PresignedRequest> {
         self.presign(PresignMethod::Get, &key, headers)
     }
 }
@@ -100,7 +100,7 @@ impl S3Presigner {
         method: PresignMethod,
         key: &str,
         headers: Option<std::collections::HashMap<String, String>>,
-    ) -> napi::Result<PresignedRequest> {
+    ) -> Result<PresignedRequest> {
         let headers = headers.unwrap_or_default();
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let out = self

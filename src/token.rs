@@ -2,7 +2,7 @@
 
 use napi_derive::napi;
 
-use crate::error::IntoNapi;
+use crate::error::{IntoNapi, Result};
 
 /// Whether `value` looks like a LunaSec token (`lunasec-` + UUID).
 #[napi]
@@ -20,7 +20,7 @@ pub fn generate_token() -> String {
 
 /// Parses a Go-style duration (`45s`, `30m`, `1h10m30s`, `1.5h`, `300ms`) into milliseconds.
 #[napi]
-pub fn parse_duration_ms(value: String) -> napi::Result<f64> {
+pub fn parse_duration_ms(value: String) -> Result<f64> {
     let d = lunasec_core::parse_go_duration(&value).napi()?;
     Ok(d.as_secs_f64() * 1000.0)
 }

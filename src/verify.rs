@@ -2,7 +2,7 @@
 
 use napi_derive::napi;
 
-use crate::error::IntoNapi;
+use crate::error::{IntoNapi, Result};
 
 /// What a verified JWT says.
 #[napi(object)]
@@ -28,7 +28,7 @@ pub struct JwtVerifier {
 impl JwtVerifier {
     /// Builds a verifier from a JWKS document (JSON text, `{"keys":[…]}`).
     #[napi(constructor)]
-    pub fn new(jwks_json: String) -> napi::Result<Self> {
+    pub fn new(jwks_json: String) -> Result<Self> {
         let jwks: lunasec_core::Jwks = serde_json::from_str(&jwks_json).map_err(|_| {
             crate::error::to_napi(&lunasec_core::Error::new(
                 lunasec_core::ErrorCode::JwksInvalid,
@@ -40,7 +40,7 @@ impl JwtVerifier {
 
     /// Verifies a compact JWT; throws `ERR_JWT_*` on failure.
     #[napi]
-    pub fn verify_sync(&self, jwt: String) -> napi::Result<VerifiedJwt> {
+    pub fn verify_sync(&self, jwt: String) -> Result<VerifiedJwt> {
         let v = self.keys.verify(&jwt).napi()?;
         Ok(VerifiedJwt {
             sub: v.subject.as_sub().to_owned(),

@@ -63,3 +63,51 @@ async function grantsAndTokenizer(): Promise<void> {
   void many;
 }
 void grantsAndTokenizer;
+
+// ---- Types match the runtime: misuse that must not compile (tsc fails on an unused @ts-expect-error).
+import { KeyService, AuthenticationJWT, LunaSecExpressAuthPlugin, Grants, Tokenizer, StrictTokenizer } from '../../lib';
+
+// @ts-expect-error: Grants is an interface (lunaSec.grants), not a class the package exports
+new Grants();
+// @ts-expect-error: Tokenizer is an interface (lunaSec.tokenizer)
+new Tokenizer();
+// @ts-expect-error: StrictTokenizer is an interface (lunaSec.tokenizer.strict)
+new StrictTokenizer();
+// @ts-expect-error: a LunaSec makes its KeyService; the class is exported for instanceof only
+new KeyService();
+// @ts-expect-error: made by createAuthenticationJWT
+new AuthenticationJWT();
+// @ts-expect-error: lunaSec.expressAuthPlugin is the instance
+new LunaSecExpressAuthPlugin();
+const grants: Grants = lunaSec.grants;
+const tokenizer: Tokenizer = lunaSec.tokenizer;
+const strict: StrictTokenizer = lunaSec.tokenizer.strict;
+void [grants, tokenizer, strict, lunaSec.keyService instanceof KeyService, lunaSec.expressAuthPlugin instanceof LunaSecExpressAuthPlugin];
+
+// ERROR_CODES is typed as it is: literal names, statuses and codes, read-only, no other keys.
+const badTokenStatus: 400 = ERROR_CODES.ERR_BAD_TOKEN[1];
+const grantFailure: readonly ['grantCreationFailure', 400, '500'] = ERROR_CODES.ERR_GRANT_CREATION_FAILED;
+void [badTokenStatus, grantFailure];
+// @ts-expect-error: not a code
+void ERROR_CODES.ERR_NOT_A_CODE;
+// @ts-expect-error: read-only
+ERROR_CODES.ERR_BAD_TOKEN = ['x', 1, '1'];
+// @ts-expect-error: not a LunaSecErrorCode
+const notACode: LunaSecErrorCode = 'ERR_NOT_A_CODE';
+void notACode;
+
+async function misuse(): Promise<void> {
+  // @ts-expect-error: a token is a string
+  await lunaSec.grants.create('s', 42);
+  // @ts-expect-error: { as: 'buffer' } resolves a Buffer, not a string
+  const s: string = await lunaSec.tokenizer.strict.detokenize('t', { as: 'buffer' });
+  // @ts-expect-error: only 'string' or 'buffer'
+  await lunaSec.tokenizer.detokenize('t', { as: 'base64' });
+  // @ts-expect-error: the result may be a failure; tokenId is only on success
+  const id: string = (await lunaSec.tokenizer.tokenize('v')).tokenId;
+  void [s, id];
+}
+void misuse;
+
+// @ts-expect-error: auth is required
+new LunaSec({ tokenizerURL: 'http://x' });

@@ -467,6 +467,9 @@ app.get('/api/ssn', async (req, res) => {
   json(res, 200, { success: true, token: row.ssn });
 });
 
+// GraphQL mode: the same sensitive field read and written through GraphQL (POST /graphql).
+require('./graphql').mountGraphQL(app, { lunaSec, sessionOf, rowOf });
+
 app.use((req, res) => fail(req, res, 404, 'notFound', 'There is nothing here.'));
 
 // Errors are answered, never printed (a stack trace or a parse error could carry request data).

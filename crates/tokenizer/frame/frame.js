@@ -115,6 +115,9 @@
       case 'SetSessionToken':
         onSetSessionToken(data).then(function (r) { reply('ReceiveSessionTokenConfirmation', c, r); });
         break;
+      case 'EndSession':
+        onEndSession().then(function (r) { reply('ReceiveEndSessionConfirmation', c, r); });
+        break;
       case 'Focus':
         reply('ReceiveFocusConfirmation', c, { success: component ? component.focus() : false });
         break;
@@ -132,6 +135,7 @@
     expiresAt: 0,
     hash: null, // lunasec-session-hash from the first answer
     stopped: false,
+    stoppedAs: null, // the FrameError every later call fails with
     waiters: [], // pending requests for a fresh JWT
   };
 
@@ -146,14 +150,29 @@
     return typeof s === 'string' && s.length < 16384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(s);
   }
 
-  function stopSession() {
+  /**
+   * Stops the frame for good: forgets the JWT, clears any shown value, disables the control.
+   * `sessionChanged` (the JWT now belongs to another session) or `sessionEnded` (the app said the
+   * user has no session any more: logout).
+   */
+  function stopSession(reason) {
     if (session.stopped) return;
+    var ended = reason === 'sessionEnded';
+    var name = ended ? 'sessionEnded' : 'sessionChanged';
+    var message = ended ? 'the session ended; log in again' : 'the session changed; reload the page';
     session.stopped = true;
+    session.stoppedAs = new FrameError(name, message);
     session.jwt = null;
-    flushWaiters(new FrameError('sessionChanged', 'the session changed; reload the page'));
-    if (component) component.stop('Your session changed. Reload the page.');
-    notify('NotifyOnError', { name: 'sessionChanged', message: 'the session changed; reload the page' });
+    flushWaiters(session.stoppedAs);
+    if (component) component.stop(ended ? 'Your session ended. Log in again.' : 'Your session changed. Reload the page.');
+    notify('NotifyOnError', { name: name, message: message });
     resized();
+  }
+
+  /** EndSession: the library learned that the user has no session any more (logout). */
+  function onEndSession() {
+    if (session.mode === 'token') stopSession('sessionEnded');
+    return Promise.resolve({ success: session.stopped });
   }
 
   function flushWaiters(err) {
@@ -164,7 +183,7 @@
 
   /** Token mode: asks the library for a JWT and waits for SetSessionToken. */
   function requestSession(reason) {
-    if (session.stopped) return Promise.reject(new FrameError('sessionChanged', 'the session changed; reload the page'));
+    if (session.stopped) return Promise.reject(session.stoppedAs);
     return new Promise(function (resolve, reject) {
       var first = session.waiters.length === 0;
       var timer = setTimeout(function () {
@@ -194,6 +213,32 @@
     if (!session.hash && h && /^[0-9a-f]{16,128}$/.test(h)) session.hash = h;
   }
 
+  var binding = null; // promise: the /session/verify that learns the first credential's session hash
+
+  /**
+   * Binds the frame to the session of its first credential at once (not at its first tokenizer
+   * call, which for an input may come only at commit): asks /session/verify for the hash. Does not
+   * delay 'ready'. When it fails, the hash is learned from the first answer instead.
+   */
+  function bindSession() {
+    if (binding || session.hash || session.stopped) return;
+    if (session.mode === 'token' && !session.jwt) return;
+    binding = fetch('/session/verify', {
+      headers: authHeaders({}),
+      credentials: session.mode === 'token' ? 'omit' : 'same-origin',
+      cache: 'no-store',
+      signal: timeoutSignal(API_TIMEOUT),
+    }).then(function (res) {
+      return res.json().then(function (env) {
+        if (env && env.success === true) rememberHash(res);
+      });
+    }).catch(function () {
+      // unreachable or refused: nothing learned
+    }).then(function () {
+      if (!session.hash) binding = null;
+    });
+  }
+
   function safeName(n) {
     return typeof n === 'string' && /^[A-Za-z][A-Za-z0-9]{0,39}$/.test(n) ? n : 'tokenizerError';
   }
@@ -212,7 +257,7 @@
 
   /** POST a JSON route of the tokenizer (or GET /session/verify) with the session; returns `data`. */
   function api(path, body, retried) {
-    if (session.stopped) return Promise.reject(new FrameError('sessionChanged', 'the session changed; reload the page'));
+    if (session.stopped) return Promise.reject(session.stoppedAs);
     if (session.mode === 'token' && !session.jwt) {
       return requestSession('missing').then(function () { return api(path, body, true); });
     }
@@ -332,15 +377,21 @@
       return Promise.resolve({ success: false, error: { name: 'badSession', message: 'this frame uses the cookie session' } });
     }
     if (session.stopped) {
-      return Promise.resolve({ success: false, error: { name: 'sessionChanged', message: 'the session changed; reload the page' } });
+      return Promise.resolve({ success: false, error: errorData(session.stoppedAs) });
     }
     if (!isJwt(data.token)) {
       return Promise.resolve({ success: false, error: { name: 'badSession', message: 'the session token is malformed' } });
     }
+    if (!session.hash && binding) {
+      // The first credential's session is still being learned: decide once it is known.
+      return binding.then(function () { return onSetSessionToken(data); });
+    }
     session.jwt = data.token;
     session.expiresAt = typeof data.expiresAt === 'number' ? data.expiresAt : 0;
     if (!session.hash) {
+      // The first credential (or the first since a failed binding): it defines the session.
       flushWaiters(null);
+      bindSession();
       return Promise.resolve({ success: true });
     }
     // A known session: check at once that the new JWT still belongs to it.
@@ -600,6 +651,7 @@
     applyStyle(a.style);
     startResizeObserver();
     if (session.mode === 'token' && !session.jwt) requestSession('missing').catch(function () {});
+    else bindSession();
     loaded = component.load();
     // Confirm first, then (once loaded) NotifyOnFullyLoaded; a load failure is an error, not ready.
     setTimeout(function () {
@@ -617,6 +669,8 @@
   function onCommit() {
     if (!component || !loaded) return Promise.resolve({ success: false, error: { name: 'notReady', message: 'the frame has no attributes yet' } });
     return loaded.then(function () {
+      // A stopped frame hands out nothing, not even '' for an empty field.
+      if (session.stopped) throw session.stoppedAs;
       return component.commit();
     }).then(function (r) {
       return r;
@@ -669,6 +723,7 @@
     }
 
     function render(state) {
+      if (session.stopped) return; // keep the stop message (disabling the control blurs it)
       var invalid = shown && !state.valid;
       if (invalid) el.setAttribute('aria-invalid', 'true');
       else el.removeAttribute('aria-invalid');
@@ -719,7 +774,7 @@
         });
       },
       commit: function () {
-        if (session.stopped) throw new FrameError('sessionChanged', 'the session changed; reload the page');
+        if (session.stopped) throw session.stoppedAs;
         var v = value();
         var state = check(v);
         if (!state.valid) {
@@ -985,7 +1040,7 @@
       load: function () { return Promise.resolve(); },
       commit: function () {
         return busy.then(function () {
-          if (session.stopped) throw new FrameError('sessionChanged', 'the session changed; reload the page');
+          if (session.stopped) throw session.stoppedAs;
           if (attrs.required && files.length === 0) {
             showMessage(msg, attrs.errorMessages.required || 'Choose a file.', 'error');
             return { success: false, error: { name: 'required', message: 'a file is required' } };

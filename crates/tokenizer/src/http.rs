@@ -94,6 +94,7 @@ pub fn router(state: Shared, cors_origins: Vec<HeaderValue>) -> Router<()> {
         .route("/session/verify", get(session_verify))
         .route("/health", get(health))
         .route("/frame", get(crate::frame::frame))
+        .route("/frame/frame.js", get(crate::frame::frame_script))
         .route("/session/create", get(session_create))
         .route("/tokenize", post(tokenize))
         .route("/detokenize", post(detokenize))

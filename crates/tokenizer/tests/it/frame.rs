@@ -57,7 +57,7 @@ async fn serves_every_component_with_a_fresh_strict_csp() {
             assert!(csp.contains(&part), "{part} not in {csp}");
         }
         let html = String::from_utf8(r.bytes.clone()).unwrap();
-        assert!(html.contains(&format!("<script nonce=\"{nonce}\">")), "{component}");
+        assert!(html.contains(&format!("<script nonce=\"{nonce}\" src=\"/frame/frame.js?v=")), "{component}");
         assert!(html.contains(&format!("<style nonce=\"{nonce}\">")), "{component}");
         assert!(html.contains(&format!("&quot;component&quot;:&quot;{component}&quot;")), "{component}");
         assert!(html.contains("&quot;origin&quot;:&quot;http://localhost:3000&quot;"));
@@ -69,6 +69,28 @@ async fn serves_every_component_with_a_fresh_strict_csp() {
     assert_eq!(nonces.len(), 5, "a fresh nonce per response");
     // A configured origin written with a trailing slash matches its serialized form.
     assert_eq!(h.get(&frame_path("abcdefghijklmnopqrstuv", "https://app.example.com", "input"), &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_script_is_immutable_and_matches_its_integrity() {
+    use base64::Engine as _;
+    let h = harness().await;
+    let r = h.get(&frame_path("abcdefghijklmnopqrstuv", APP, "input"), &[]).await;
+    let html = String::from_utf8(r.bytes.clone()).unwrap();
+    let src = html.split("src=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let integrity = html.split("integrity=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert!(src.starts_with("/frame/frame.js?v="), "{src}");
+    let js = h.get(&src, &[]).await;
+    assert_eq!(js.status, 200);
+    let header = |name: &str| js.headers.get(name).unwrap().to_str().unwrap().to_owned();
+    assert_eq!(header("content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(header("cache-control"), "public, max-age=31536000, immutable");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("cross-origin-resource-policy"), "same-origin");
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, &js.bytes);
+    let want = format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(digest.as_ref()));
+    assert_eq!(integrity, want);
+    assert!(String::from_utf8_lossy(&js.bytes).contains("NotifyOnStart"));
 }
 
 #[tokio::test]
