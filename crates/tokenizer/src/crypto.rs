@@ -2,8 +2,13 @@
 //!
 //! HKDF-SHA256 (salt [`HKDF_SALT`]) expands the secret into independent keys, one per purpose, so a
 //! leak or misuse of one (e.g. a session hash in a log) says nothing about the others:
-//! - `key-wrap`: AES-256-GCM key that wraps each token's random 32-byte data key. The AAD is the
-//!   token's record key, so a wrapped key copied onto another record does not unwrap.
+//! - `key-wrap/v2`: a PRK from which each record's wrapping key is expanded **with the token**
+//!   (HKDF-Expand, info `wrap:` ‖ token): the AES-256-GCM key that wraps the token's random 32-byte
+//!   data key. Without the token there is no wrapping key, so the secret and a copy of the store
+//!   (and of every blob) unwrap nothing: the token is part of the decryption key. Stored as
+//!   `2` ‖ nonce ‖ ciphertext ‖ tag (61 bytes), AAD = `2` ‖ record key.
+//! - `key-wrap`: the v1 wrapping key, from the secret alone, kept to read records written before
+//!   v2 (exactly 60 bytes: nonce ‖ ciphertext ‖ tag, AAD = record key). Never used to write.
 //! - `record-key`: HMAC key naming a token's record in the record store (the store never holds tokens).
 //! - `object-key`: HMAC key naming a token's ciphertext object (S3 key / blob file; never the token).
 //! - `session-hash`: HMAC key for session ids (grants are filed under it; `lunasec-session-hash`).
@@ -25,8 +30,13 @@ use crate::Headers;
 pub const HKDF_SALT: &[u8] = b"lunasec-tokenizer/hkdf/v1";
 /// Length of a data key (AES-256).
 pub const DATA_KEY_LEN: usize = 32;
-/// Length of a wrapped data key: nonce ‖ ciphertext ‖ tag.
-pub const WRAPPED_KEY_LEN: usize = NONCE_LEN + DATA_KEY_LEN + 16;
+/// Version byte of a wrapped data key whose wrapping key is derived from the secret and the token.
+pub const WRAP_V2: u8 = 2;
+/// Length of a v1 (legacy) wrapped data key: nonce ‖ ciphertext ‖ tag, no version byte. Such a
+/// record is told apart by its length.
+pub const WRAPPED_KEY_V1_LEN: usize = NONCE_LEN + DATA_KEY_LEN + 16;
+/// Length of a wrapped data key as written now: [`WRAP_V2`] ‖ nonce ‖ ciphertext ‖ tag.
+pub const WRAPPED_KEY_LEN: usize = 1 + WRAPPED_KEY_V1_LEN;
 /// Shortest accepted `TOKENIZER_SECRET`, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -105,7 +115,10 @@ fn expand(prk: &hkdf::Prk, label: &str) -> [u8; 32] {
 
 /// The keys derived from the tokenizer secret.
 pub struct Secrets {
-    wrap: LessSafeKey,
+    /// v2: each record's wrapping key is expanded from this PRK with the token.
+    wrap_prk: hkdf::Prk,
+    /// v1 (read only): one wrapping key for every record, from the secret alone.
+    wrap_v1: LessSafeKey,
     record: hmac::Key,
     object: hmac::Key,
     session: hmac::Key,
@@ -133,11 +146,16 @@ impl Secrets {
     pub fn derive(secret: &[u8]) -> Self {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(secret);
         let hmac_key = |label| hmac::Key::new(hmac::HMAC_SHA256, &expand(&prk, label));
-        let wrap = LessSafeKey::new(
+        let wrap_v1 = LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, &expand(&prk, "key-wrap")).expect("a 32-byte AES-256 key is valid"),
         );
+        let wrap_prk: hkdf::Prk = prk
+            .expand(&[b"key-wrap/v2".as_slice()], hkdf::HKDF_SHA256)
+            .expect("HKDF-SHA256 expand of 32 bytes cannot fail")
+            .into();
         Self {
-            wrap,
+            wrap_prk,
+            wrap_v1,
             record: hmac_key("record-key"),
             object: hmac_key("object-key"),
             session: hmac_key("session-hash"),
@@ -206,36 +224,86 @@ impl Secrets {
         ct_eq(&self.blob_signature(method, object_key, expires, key_md5_b64), signature)
     }
 
-    /// Wraps a data key for the record `record_key` (AES-256-GCM, random nonce, AAD = record key).
+    /// The v2 wrapping key of `token`'s record: HKDF-Expand(`key-wrap/v2` PRK, `wrap:` ‖ token).
+    fn token_wrap_key(&self, token: &Token) -> LessSafeKey {
+        let mut key = [0u8; 32];
+        self.wrap_prk
+            .expand(&[b"wrap:".as_slice(), token.as_str().as_bytes()], Len(32))
+            .and_then(|okm| okm.fill(&mut key))
+            .expect("HKDF-SHA256 expand of 32 bytes cannot fail");
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("a 32-byte AES-256 key is valid"))
+    }
+
+    /// Wraps `token`'s data key (v2): AES-256-GCM under a key derived from the secret **and the
+    /// token**, random nonce, AAD = version ‖ record key. Returns [`WRAPPED_KEY_LEN`] bytes.
     ///
     /// # Panics
     /// Never in practice: sealing 32 bytes with a valid key cannot fail.
     #[must_use]
-    pub fn wrap_data_key(&self, record_key: &Hash32, data_key: &DataKey) -> Vec<u8> {
+    pub fn wrap_data_key(&self, token: &Token, data_key: &DataKey) -> Vec<u8> {
+        let record_key = self.record_key(token);
+        let mut aad = [0u8; 33];
+        aad[0] = WRAP_V2;
+        aad[1..].copy_from_slice(&record_key);
         let nonce_bytes: [u8; NONCE_LEN] = random();
         let mut buf = data_key.0.to_vec();
-        self.wrap
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(&record_key[..]), &mut buf)
+        self.token_wrap_key(token)
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(&aad[..]), &mut buf)
             .expect("AES-GCM seal of 32 bytes cannot fail");
         let mut out = Vec::with_capacity(WRAPPED_KEY_LEN);
+        out.push(WRAP_V2);
         out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(&buf);
         out
     }
 
-    /// Unwraps a data key stored with the record `record_key`.
-    pub fn unwrap_data_key(&self, record_key: &Hash32, wrapped: &[u8]) -> Result<DataKey, UnwrapError> {
-        if wrapped.len() != WRAPPED_KEY_LEN {
-            return Err(UnwrapError);
+    /// Unwraps `token`'s data key: a v2 record ([`WRAPPED_KEY_LEN`] bytes starting with
+    /// [`WRAP_V2`]) with the token's key, a v1 record (exactly [`WRAPPED_KEY_V1_LEN`] bytes) with the
+    /// legacy key; anything else is refused.
+    pub fn unwrap_data_key(&self, token: &Token, wrapped: &[u8]) -> Result<DataKey, UnwrapError> {
+        let record_key = self.record_key(token);
+        match wrapped.len() {
+            WRAPPED_KEY_LEN if wrapped[0] == WRAP_V2 => {
+                let mut aad = [0u8; 33];
+                aad[0] = WRAP_V2;
+                aad[1..].copy_from_slice(&record_key);
+                open(&self.token_wrap_key(token), &aad, &wrapped[1..])
+            }
+            WRAPPED_KEY_V1_LEN => open(&self.wrap_v1, &record_key, wrapped),
+            _ => Err(UnwrapError),
         }
-        let (nonce, sealed) = wrapped.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| UnwrapError)?;
-        let mut buf = sealed.to_vec();
-        let plain = self.wrap.open_in_place(nonce, Aad::from(&record_key[..]), &mut buf).map_err(|_| UnwrapError)?;
-        let mut key = [0u8; DATA_KEY_LEN];
-        key.copy_from_slice(plain);
-        Ok(DataKey(key))
     }
+
+    /// The v1 wrapping (secret-only key, AAD = record key, no version byte), as tokenizers before
+    /// v2 wrote it. **Never used to write**: kept public only so tests and migration tooling can
+    /// produce old-format records.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn wrap_data_key_v1(&self, record_key: &Hash32, data_key: &DataKey) -> Vec<u8> {
+        let nonce_bytes: [u8; NONCE_LEN] = random();
+        let mut buf = data_key.0.to_vec();
+        self.wrap_v1
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(&record_key[..]), &mut buf)
+            .expect("AES-GCM seal of 32 bytes cannot fail");
+        let mut out = Vec::with_capacity(WRAPPED_KEY_V1_LEN);
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(&buf);
+        out
+    }
+}
+
+/// Opens nonce ‖ ciphertext ‖ tag (exactly one sealed data key).
+fn open(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<DataKey, UnwrapError> {
+    if sealed.len() != WRAPPED_KEY_V1_LEN {
+        return Err(UnwrapError);
+    }
+    let (nonce, ct) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| UnwrapError)?;
+    let mut buf = ct.to_vec();
+    let plain = key.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| UnwrapError)?;
+    let mut out = [0u8; DATA_KEY_LEN];
+    out.copy_from_slice(plain);
+    Ok(DataKey(out))
 }
 
 /// A token's data key: the SSE-C customer key of its ciphertext. Debug output is redacted.
@@ -302,21 +370,84 @@ mod tests {
     }
 
     #[test]
-    fn wrap_round_trip_and_binding_to_the_record() {
+    fn wrap_round_trip_and_binding_to_the_token() {
         let s = Secrets::derive(b"0123456789abcdef0123456789abcdef");
         let k = DataKey::generate();
-        let r1 = s.record_key(&Token::generate());
-        let r2 = s.record_key(&Token::generate());
-        let w = s.wrap_data_key(&r1, &k);
+        let (t1, t2) = (Token::generate(), Token::generate());
+        let w = s.wrap_data_key(&t1, &k);
         assert_eq!(w.len(), WRAPPED_KEY_LEN);
-        assert_eq!(s.unwrap_data_key(&r1, &w).unwrap(), k);
-        assert_eq!(s.unwrap_data_key(&r2, &w), Err(UnwrapError), "swapped onto another record");
+        assert_eq!(w[0], WRAP_V2);
+        assert_eq!(s.unwrap_data_key(&t1, &w).unwrap(), k);
+        assert_eq!(s.unwrap_data_key(&t2, &w), Err(UnwrapError), "swapped onto another token's record");
         let other = Secrets::derive(b"0123456789abcdef0123456789abcdeX");
-        assert_eq!(other.unwrap_data_key(&r1, &w), Err(UnwrapError), "another secret");
-        let mut tampered = w.clone();
-        tampered[20] ^= 1;
-        assert_eq!(s.unwrap_data_key(&r1, &tampered), Err(UnwrapError));
-        assert_ne!(s.wrap_data_key(&r1, &k), w, "fresh nonce each time");
+        assert_eq!(other.unwrap_data_key(&t1, &w), Err(UnwrapError), "another secret");
+        for i in 0..w.len() {
+            let mut tampered = w.clone();
+            tampered[i] ^= 1;
+            assert_eq!(s.unwrap_data_key(&t1, &tampered), Err(UnwrapError), "byte {i} flipped");
+        }
+        assert_eq!(s.unwrap_data_key(&t1, &w[..60]), Err(UnwrapError), "truncated to the v1 length");
+        assert_eq!(s.unwrap_data_key(&t1, &w[1..]), Err(UnwrapError), "version byte stripped");
+        assert_eq!(s.unwrap_data_key(&t1, &[]), Err(UnwrapError));
+        assert_ne!(s.wrap_data_key(&t1, &k), w, "fresh nonce each time");
+    }
+
+    #[test]
+    fn the_secret_alone_unwraps_no_v2_record() {
+        // Everything the secret gives, without the token: the v1 key (with either AAD), and the
+        // per-token derivation fed the record key (which the store holds) instead of the token.
+        let s = Secrets::derive(&[5u8; 32]);
+        let t = Token::generate();
+        let rk = s.record_key(&t);
+        let w = s.wrap_data_key(&t, &DataKey::generate());
+        let mut aad2 = vec![WRAP_V2];
+        aad2.extend_from_slice(&rk);
+        assert_eq!(open(&s.wrap_v1, &rk, &w[1..]), Err(UnwrapError));
+        assert_eq!(open(&s.wrap_v1, &aad2, &w[1..]), Err(UnwrapError));
+        let rk_hex = hex(&rk);
+        for info in [&rk[..], rk_hex.as_bytes(), b""] {
+            let mut key = [0u8; 32];
+            s.wrap_prk.expand(&[b"wrap:".as_slice(), info], Len(32)).unwrap().fill(&mut key).unwrap();
+            let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+            assert_eq!(open(&key, &aad2, &w[1..]), Err(UnwrapError));
+        }
+        assert_eq!(s.unwrap_data_key(&Token::generate(), &w), Err(UnwrapError), "a guessed token");
+    }
+
+    #[test]
+    fn v1_records_still_unwrap() {
+        let s = Secrets::derive(b"0123456789abcdef0123456789abcdef");
+        let k = DataKey::generate();
+        let t = Token::generate();
+        let w1 = s.wrap_data_key_v1(&s.record_key(&t), &k);
+        assert_eq!(w1.len(), WRAPPED_KEY_V1_LEN);
+        assert_eq!(s.unwrap_data_key(&t, &w1).unwrap(), k);
+        assert_eq!(s.unwrap_data_key(&Token::generate(), &w1), Err(UnwrapError), "bound to its record");
+        // A v1 record with a version byte put in front is not a v2 record.
+        let mut prefixed = vec![WRAP_V2];
+        prefixed.extend_from_slice(&w1);
+        assert_eq!(s.unwrap_data_key(&t, &prefixed), Err(UnwrapError));
+    }
+
+    /// Known answers, computed independently (Python `hmac` + `cryptography`'s AESGCM) from the
+    /// construction documented at the top of this file: pins both formats, so a change that would
+    /// orphan stored records fails here.
+    #[test]
+    fn known_answers_for_both_formats() {
+        let s = Secrets::derive(b"0123456789abcdef0123456789abcdef");
+        let t = Token::parse("lunasec-2f1b7c1e-8a3d-4c5e-9f60-7b8a9c0d1e2f").unwrap();
+        let dk: [u8; 32] = std::array::from_fn(|i| u8::try_from(i).unwrap());
+        assert_eq!(hex(&s.record_key(&t)), "aa014395f677099cd05f196c59015a0e3292e95ca4a4c9c5c25d94ad246fa989");
+        let v2 = unhex::<61>(
+            "02a0a1a2a3a4a5a6a7a8a9aaab0be9466499900b9c6b0a3aa1fbfd163f2cb205dce25cddd3767844482e332cdd38ad05aa9d8ac407e397111ed8b3a55e",
+        )
+        .unwrap();
+        let v1 = unhex::<60>(
+            "a0a1a2a3a4a5a6a7a8a9aaab6eb3e220249f2374659ebb162b1b9e1500193c4dae32b9b8075446932d15e7aeb80b6a70d7157e503a36c13794c9551e",
+        )
+        .unwrap();
+        assert_eq!(s.unwrap_data_key(&t, &v2).unwrap(), DataKey(dk));
+        assert_eq!(s.unwrap_data_key(&t, &v1).unwrap(), DataKey(dk));
     }
 
     #[test]

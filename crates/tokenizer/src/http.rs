@@ -93,6 +93,7 @@ pub fn router(state: Shared, cors_origins: Vec<HeaderValue>) -> Router<()> {
         .route("/session/ensure", get(session_ensure))
         .route("/session/verify", get(session_verify))
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/frame", get(crate::frame::frame))
         .route("/frame/frame.js", get(crate::frame::frame_script))
         .route("/session/create", get(session_create))
@@ -433,7 +434,7 @@ async fn tokenize_impl(st: Shared, caller: Caller, req: TokenizeRequest) -> ApiR
     let record_key = st.secrets.record_key(&token);
     let object_key = st.secrets.object_key(&token);
     let data_key = DataKey::generate();
-    let wrapped_key = st.secrets.wrap_data_key(&record_key, &data_key);
+    let wrapped_key = st.secrets.wrap_data_key(&token, &data_key);
     // Presign first: if that fails nothing has been written.
     let presigned = st.ciphertext.presign(Method::Put, &object_key, &data_key).await?;
     let now = now_ms();
@@ -466,7 +467,7 @@ async fn detokenize_impl(st: Shared, caller: Caller, req: TokenIdRequest) -> Api
     let record_key = st.secrets.record_key(&token);
     require_read_grant(&st, &caller, &record_key).await?;
     let record = st.store.get_token(record_key).await?.ok_or_else(ApiError::token_not_found)?;
-    let data_key = st.secrets.unwrap_data_key(&record_key, &record.wrapped_key).map_err(|e| {
+    let data_key = st.secrets.unwrap_data_key(&token, &record.wrapped_key).map_err(|e| {
         tracing::error!(token = %log_id(&record_key), error = %e, "detokenize");
         ApiError::internal()
     })?;
@@ -564,6 +565,27 @@ async fn grant_verify_impl(st: Shared, _caller: Caller, req: GrantRequest) -> Ap
 
 async fn health() -> Response {
     bare_success()
+}
+
+/// Readiness (for load balancers): 200 once the session keys are loaded and both stores answered
+/// their last check; else 503 `notReady` naming what is missing (`/health` is liveness only).
+async fn ready(State(st): State<Shared>) -> Response {
+    let mut missing = Vec::new();
+    if !st.keys.ready() {
+        missing.push("the session keys are not loaded (the application's JWKS has not been fetched)".to_owned());
+    }
+    if !st.store.ready() {
+        missing.push("the record store (DynamoDB table) did not answer its last check".to_owned());
+    }
+    if !st.ciphertext.ready() {
+        missing.push(format!("the ciphertext store ({}) did not answer its last check", st.ciphertext.kind()));
+    }
+    if missing.is_empty() {
+        bare_success()
+    } else {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "notReady", format!("not ready: {}", missing.join("; ")))
+            .into_response()
+    }
 }
 
 pub(crate) fn query_params(q: Option<&str>) -> Vec<(String, String)> {

@@ -226,25 +226,8 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
         if let (StorageConfig::DynamoDb { table, create_table }, Some(sdk)) = (&config.storage, &sdk) {
             {
                 let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table.clone());
-                if *create_table {
-                    let s = store.clone();
-                    background.push(tokio::spawn(async move {
-                    let mut backoff = Duration::from_millis(250);
-                    loop {
-                        match s.ensure_table().await {
-                            Ok(()) => {
-                                tracing::info!(table = %s.table(), "DynamoDB table ready");
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::warn!(table = %s.table(), error = %e, "DynamoDB table check failed; retrying");
-                                tokio::time::sleep(backoff).await;
-                                backoff = (backoff * 2).min(Duration::from_secs(15));
-                            }
-                        }
-                    }
-                }));
-                }
+                // Creates the table if asked, then keeps checking it for `/ready`.
+                background.push(tokio::spawn(store.clone().run(*create_table)));
                 Arc::new(store)
             }
         } else {

@@ -68,6 +68,11 @@ pub trait CiphertextStore: Send + Sync + 'static {
     /// A short name for logs (`s3` or `embedded`).
     fn kind(&self) -> &'static str;
 
+    /// Whether the store was reachable at its last check (`/ready`). The embedded blob store always is.
+    fn ready(&self) -> bool {
+        true
+    }
+
     /// The origin (`scheme://host[:port]`) that presigned URLs point to, for the secure frame's
     /// CSP `connect-src`; `None` when it cannot be told (the frame then allows `'self'` only).
     fn browser_origin(&self) -> BoxFuture<'_, Option<String>>;

@@ -230,6 +230,10 @@ impl CiphertextStore for S3Ciphertext {
         "s3"
     }
 
+    fn ready(&self) -> bool {
+        S3Ciphertext::ready(self)
+    }
+
     fn browser_origin(&self) -> BoxFuture<'_, Option<String>> {
         async move {
             if let Some(o) = self.origin.get() {

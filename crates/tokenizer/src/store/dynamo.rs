@@ -12,6 +12,8 @@
 //! exp_ms >= now`); a token and its grants are written in one `TransactWriteItems`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -35,11 +37,16 @@ const UNPROCESSED_RETRIES: u32 = 8;
 /// TTL deletion lags; keep items a minute past their expiry anyway (expiry is checked on read).
 const TTL_SLACK_SECS: u64 = 60;
 
+/// How often the table is probed once it has answered (`/ready`).
+const RECHECK_EVERY: Duration = Duration::from_secs(30);
+
 /// The DynamoDB-backed store.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The last table check succeeded (see [`DynamoStore::run`]).
+    ready: Arc<AtomicBool>,
 }
 
 fn map_err<E, R>(op: &str, e: &SdkError<E, R>) -> StoreError
@@ -111,7 +118,53 @@ fn get_n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
 impl DynamoStore {
     #[must_use]
     pub fn new(client: Client, table: String) -> Self {
-        Self { client, table }
+        Self { client, table, ready: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// A `GetItem` of a key that never exists: the table is there and these credentials can read
+    /// it (the permission the tokenizer needs anyway; no `DescribeTable` needed).
+    pub async fn probe(&self) -> StoreResult<()> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s("ready#probe"))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| map_err("GetItem", &e))?;
+        Ok(())
+    }
+
+    /// Background loop for `/ready`: with `create_table`, [`DynamoStore::ensure_table`] until it
+    /// works; then [`DynamoStore::probe`] every 30 s (with backoff while it fails). Requests are
+    /// served whatever the flag says; only `/ready` reads it.
+    pub async fn run(self, create_table: bool) {
+        let mut table_done = !create_table;
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let result = if table_done {
+                self.probe().await
+            } else {
+                let r = self.ensure_table().await;
+                table_done = r.is_ok();
+                r
+            };
+            let was = self.ready.swap(result.is_ok(), Ordering::Relaxed);
+            match result {
+                Ok(()) => {
+                    if !was {
+                        tracing::info!(table = %self.table, "DynamoDB table ready");
+                    }
+                    backoff = Duration::from_millis(250);
+                    tokio::time::sleep(RECHECK_EVERY).await;
+                }
+                Err(e) => {
+                    tracing::warn!(table = %self.table, error = %e, "DynamoDB table check failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(15));
+                }
+            }
+        }
     }
 
     #[must_use]
@@ -408,6 +461,10 @@ impl RecordStore for DynamoStore {
             Ok(pks.iter().map(|pk| found.get(pk).copied()).collect())
         }
         .boxed()
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
     }
 
     fn purge_expired(&self, _now_ms: u64) -> BoxFuture<'_, StoreResult<u64>> {

@@ -131,6 +131,23 @@ impl EmbeddedStore {
         Ok((tokens, states, grants))
     }
 
+    /// Every token record with its record key, in key order. **For audits and tests** (e.g.
+    /// showing that no record's data key unwraps without its token); the server never lists.
+    #[doc(hidden)]
+    pub fn token_records(&self) -> StoreResult<Vec<(Hash32, TokenRecord)>> {
+        let txn = self.db.begin_read().map_err(failed)?;
+        let tokens = txn.open_table(TOKENS).map_err(failed)?;
+        tokens
+            .iter()
+            .map_err(failed)?
+            .map(|entry| {
+                let (k, v) = entry.map_err(failed)?;
+                let key: Hash32 = k.value().try_into().map_err(|_| failed("a token record key is corrupt"))?;
+                Ok((key, decode_record(v.value())?))
+            })
+            .collect()
+    }
+
     /// Runs `f` in a durable write transaction and commits it if `f` returns `Ok`.
     fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T, redb::Error>) -> StoreResult<T> {
         let mut txn = self.db.begin_write().map_err(failed)?;

@@ -19,7 +19,8 @@ use crate::crypto::Hash32;
 /// A token's record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRecord {
-    /// The data key wrapped under the tokenizer's key-wrapping key (AAD = record key).
+    /// The data key, wrapped under a key derived from the secret and the token (v2), or under the
+    /// secret-only v1 key for records written before v2 (see [`crate::crypto`]).
     pub wrapped_key: Vec<u8>,
     pub metadata: Metadata,
     /// Creation time, milliseconds since the epoch.
@@ -129,6 +130,11 @@ pub trait RecordStore: Send + Sync + 'static {
 
     /// Deletes expired grants and states (the embedded store's sweep; a no-op where TTL does it).
     fn purge_expired(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<u64>>;
+
+    /// Whether the store was reachable at its last check (`/ready`). The embedded store always is.
+    fn ready(&self) -> bool {
+        true
+    }
 }
 
 /// Milliseconds since the epoch.

@@ -216,3 +216,34 @@ async fn two_tokenizers_on_one_dynamodb_and_s3_agree() {
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 400]);
 }
+
+#[tokio::test]
+async fn ready_follows_the_table_and_the_bucket() {
+    use crate::ready::{not_ready_message, wait_ready_until};
+    let Some(ep) = endpoint() else { return };
+    let keys = default_keyset();
+    let jwks = JwksServer::start(keys.jwks_json()).await;
+    let n = names();
+    // A tokenizer that does not create them, started before the table and the bucket exist.
+    let mut config = ls_config(&ep, &n, &jwks.url());
+    config.storage = StorageConfig::DynamoDb { table: n.table.clone(), create_table: false };
+    config.ciphertext = CiphertextConfig::S3 { bucket: n.bucket.clone(), create_bucket: false };
+    let dir = config.data_dir.clone();
+    let waiting = Harness::start(config, default_keyset(), None, dir).await;
+    let r = wait_ready_until(&waiting, "the keys to load", Duration::from_secs(10), |r| {
+        r.status != 503 || !r.body["error"]["message"].as_str().unwrap_or("").contains("session keys")
+    })
+    .await;
+    let msg = not_ready_message(&r);
+    assert!(msg.contains("record store (DynamoDB table)"), "{msg}");
+    assert!(msg.contains("ciphertext store (s3)"), "{msg}");
+    assert_eq!(waiting.get("/health", &[]).await.status, 200);
+
+    // One that creates them is ready once its checks pass ...
+    let creator = start(&ep, &n, &jwks).await;
+    let r = wait_ready_until(&creator, "the creator ready", Duration::from_mins(1), |r| r.status == 200).await;
+    assert_eq!(r.body, json!({"success":true}));
+    // ... and the first follows on its next checks (table probe, bucket check; backoff ≤ 15 s).
+    wait_ready_until(&waiting, "the first ready too", Duration::from_mins(1), |r| r.status == 200).await;
+    assert_eq!(waiting.post("/tokenize", Some(&waiting.app_jwt()), &json!({})).await.status, 200);
+}

@@ -3,7 +3,9 @@
 mod common;
 mod frame;
 mod localstack;
+mod ready;
 mod refusals;
 mod robustness;
 mod session;
+mod stolen;
 mod tokens;
