@@ -7,8 +7,13 @@ const PROVIDER_HINTS = { env: 'environment', aws: 'awsSecretsManager', secretsMa
 const DEFAULT_ENV_VARIABLE = 'LUNASEC_SIGNING_KEY';
 const DEFAULT_KID = 'lunasec-signing-key';
 
-const TOP_KEYS = ['tokenizerURL', 'secureFrameURL', 'publicTokenizerUrl', 'auth', 'grants', 'tokenizer', 'client'];
-const AUTH_KEYS = ['secrets', 'sessionIdProvider', 'pluginBaseUrl', 'payloadClaims', 'onError', 'frameSessionOrigins'];
+const TOP_KEYS = ['tokenizerURL', 'secureFrameURL', 'publicTokenizerUrl', 'dangerouslyAllowInsecureHttp', 'auth', 'grants', 'tokenizer', 'client'];
+const AUTH_KEYS = ['secrets', 'sessionIdProvider', 'sessionIdProviderTimeoutMs', 'pluginBaseUrl', 'payloadClaims', 'onError', 'frameSessionOrigins'];
+/** How long `auth.sessionIdProvider` may take before the request fails (ERR_SESSION_ID_PROVIDER_TIMEOUT). */
+const DEFAULT_SESSION_ID_PROVIDER_TIMEOUT_MS = 5000;
+const MAX_HOOK_TIMEOUT_MS = 10 * 60 * 1000;
+/** Marks a provider already wrapped by withSessionIdTimeout (so it is never wrapped twice). */
+const TIMED = Symbol('lunasec.sessionIdProviderTimeout');
 
 function describe(v) {
   if (v === null) return 'null';
@@ -24,6 +29,85 @@ function checkTypos(obj, known, where, problems) {
     const match = known.find((k) => k.toLowerCase() === key.toLowerCase());
     if (match) problems.push(`${where}${key} is not an option; did you mean ${where}${match}?`);
   }
+}
+
+/**
+ * Whether a URL's host is this machine: `localhost`, `*.localhost`, 127.0.0.0/8 or `[::1]` (the
+ * hostname as normalized by WHATWG URL, which turns `127.1` into `127.0.0.1`).
+ */
+function isLoopbackHost(hostname) {
+  const h = hostname.toLowerCase().replace(/\.$/, '');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)) return true;
+  return h === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(h);
+}
+
+/**
+ * Plain `http://` carries JWTs and values unencrypted: allowed to a loopback host (development, a
+ * sidecar), elsewhere only with `dangerouslyAllowInsecureHttp: true`.
+ */
+function checkTransport(url, where, allowInsecureHttp, problems) {
+  if (url === undefined || allowInsecureHttp) return;
+  const u = new URL(url);
+  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) {
+    problems.push(
+      `${where} uses plain http:// to ${u.hostname}, which is not a loopback host: JWTs, grants and values would cross the network unencrypted. ` +
+        'Use https://, or set dangerouslyAllowInsecureHttp: true if the network between the app and the tokenizer is private and trusted',
+    );
+  }
+}
+
+/** A hook time-out option: an integer of milliseconds, 1 to 600000. */
+function parseTimeout(value, where, fallback, problems) {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_HOOK_TIMEOUT_MS) {
+    problems.push(`${where} must be a whole number of milliseconds from 1 to ${MAX_HOOK_TIMEOUT_MS}; got ${describe(value)}`);
+    return fallback;
+  }
+  return value;
+}
+
+/**
+ * Calls `fn(...args)` and settles with its result, or rejects with `onTimeout()` when a promise it
+ * returned has not settled within `ms`. A synchronous result or throw passes straight through.
+ */
+function callWithTimeout(fn, args, ms, onTimeout) {
+  let result;
+  try {
+    result = fn(...args);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (!result || typeof result.then !== 'function') return Promise.resolve(result);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    if (typeof timer.unref === 'function') timer.unref();
+    Promise.resolve(result).then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * `provider` with a time-out: the returned function resolves what `provider(req)` resolves, or
+ * rejects with a LunaSecError ERR_SESSION_ID_PROVIDER_TIMEOUT after `ms` (the provider's own
+ * promise is left to settle on its own; its result is then ignored).
+ */
+function withSessionIdTimeout(provider, ms, where = 'auth.sessionIdProvider') {
+  if (typeof provider !== 'function' || provider[TIMED]) return provider;
+  const timedOut = () => lunaSecError('ERR_SESSION_ID_PROVIDER_TIMEOUT', `${where} did not answer within ${ms} ms`);
+  const wrapped = function sessionIdProviderWithTimeout(req) {
+    return callWithTimeout(provider, [req], ms, timedOut);
+  };
+  Object.defineProperty(wrapped, TIMED, { value: true });
+  return wrapped;
 }
 
 function parseUrl(value, where, problems) {
@@ -141,6 +225,12 @@ function normalizeConfig(config) {
   const rawUrl = config.tokenizerURL !== undefined ? config.tokenizerURL : config.secureFrameURL;
   const tokenizerUrl = parseUrl(rawUrl, config.tokenizerURL !== undefined ? 'tokenizerURL' : 'tokenizerURL (or secureFrameURL)', problems);
   const publicTokenizerUrl = config.publicTokenizerUrl === undefined ? tokenizerUrl : parseUrl(config.publicTokenizerUrl, 'publicTokenizerUrl', problems);
+  const allowInsecureHttp = config.dangerouslyAllowInsecureHttp;
+  if (allowInsecureHttp !== undefined && typeof allowInsecureHttp !== 'boolean') {
+    problems.push(`dangerouslyAllowInsecureHttp must be true or false; got ${describe(allowInsecureHttp)}`);
+  }
+  checkTransport(tokenizerUrl, config.tokenizerURL !== undefined ? 'tokenizerURL' : 'tokenizerURL (or secureFrameURL)', allowInsecureHttp === true, problems);
+  if (config.publicTokenizerUrl !== undefined) checkTransport(publicTokenizerUrl, 'publicTokenizerUrl', allowInsecureHttp === true, problems);
 
   const auth = config.auth;
   let secrets = [];
@@ -148,6 +238,7 @@ function normalizeConfig(config) {
   let pluginBaseUrl = '';
   let onError;
   let frameSessionOrigins = [];
+  let sessionIdProviderTimeoutMs = DEFAULT_SESSION_ID_PROVIDER_TIMEOUT_MS;
   if (auth === null || typeof auth !== 'object') {
     problems.push(`auth must be an object { secrets, sessionIdProvider }; got ${describe(auth)}`);
   } else {
@@ -167,6 +258,7 @@ function normalizeConfig(config) {
     if (typeof sessionIdProvider !== 'function') {
       problems.push(`auth.sessionIdProvider must be a function (req) => sessionId | null (may be async); got ${describe(sessionIdProvider)}`);
     }
+    sessionIdProviderTimeoutMs = parseTimeout(auth.sessionIdProviderTimeoutMs, 'auth.sessionIdProviderTimeoutMs', DEFAULT_SESSION_ID_PROVIDER_TIMEOUT_MS, problems);
     if (auth.pluginBaseUrl !== undefined) {
       const b = auth.pluginBaseUrl;
       if (typeof b !== 'string' || (b !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(b))) {
@@ -204,7 +296,21 @@ function normalizeConfig(config) {
   if (problems.length > 0) {
     throw lunaSecError('ERR_CONFIG_INVALID', `Invalid LunaSec config:\n  - ${problems.join('\n  - ')}`);
   }
-  return { tokenizerUrl, publicTokenizerUrl, secrets, sessionIdProvider, pluginBaseUrl, onError, frameSessionOrigins, client };
+  // Every caller of the provider (the Express plugin, grants, the @token directive) gets the time-out.
+  sessionIdProvider = withSessionIdTimeout(sessionIdProvider, sessionIdProviderTimeoutMs);
+  return { tokenizerUrl, publicTokenizerUrl, secrets, sessionIdProvider, sessionIdProviderTimeoutMs, pluginBaseUrl, onError, frameSessionOrigins, client };
 }
 
-module.exports = { normalizeConfig, normalizeSecret, DEFAULT_KID, DEFAULT_ENV_VARIABLE };
+module.exports = {
+  normalizeConfig,
+  normalizeSecret,
+  isLoopbackHost,
+  checkTypos,
+  parseTimeout,
+  callWithTimeout,
+  withSessionIdTimeout,
+  describe,
+  DEFAULT_KID,
+  DEFAULT_ENV_VARIABLE,
+  DEFAULT_SESSION_ID_PROVIDER_TIMEOUT_MS,
+};

@@ -32,5 +32,9 @@ module.exports = Object.freeze({
   ERR_TOKEN_NOT_FOUND: Object.freeze(['tokenNotFound', 404, '404']),
   ERR_STORAGE_TRANSFER_FAILED: Object.freeze(['storageTransferFailed', 502, '502']),
   ERR_GRANT_CREATION_FAILED: Object.freeze(['grantCreationFailure', 400, '500']),
+  ERR_SESSION_ID_PROVIDER_TIMEOUT: Object.freeze(['sessionIdProviderTimeout', 504, '504']),
+  ERR_AUTHORIZE_FAILED: Object.freeze(['authorizeFailed', 500, '500']),
+  ERR_AUTHORIZE_TIMEOUT: Object.freeze(['authorizeTimeout', 504, '504']),
+  ERR_VALUE_TOO_LARGE: Object.freeze(['valueTooLarge', 413, '413']),
   ERR_LUNASEC: Object.freeze(['lunaSecError', 500, '500']),
 });

@@ -1,5 +1,6 @@
 'use strict';
-const { lunaSecError } = require('./errors');
+const { LunaSecError, lunaSecError } = require('./errors');
+const { withSessionIdTimeout, DEFAULT_SESSION_ID_PROVIDER_TIMEOUT_MS } = require('./config');
 
 function sendError(res, status, error) {
   res.status(status).set('Cache-Control', 'no-store').json({ success: false, error });
@@ -34,7 +35,8 @@ function jwtPayload(jwt) {
  *   `crossSiteRequest`); an allow-listed `Origin` is accepted whatever its `Sec-Fetch-Site`, and
  *   `Origin: null` (sent under `Referrer-Policy: no-referrer`) only with `Sec-Fetch-Site: same-origin`. The
  *   content type must be `application/json` (415 `unsupportedMediaType`); the body is never read, so
- *   no body parser is needed. No session → 401 `sessionMissing`. Refusals are
+ *   no body parser is needed. No session → 401 `sessionMissing`; a provider slower than
+ *   `auth.sessionIdProviderTimeoutMs` → 504 `sessionIdProviderTimeout`. Refusals are
  *   `{"success":false,"error":{"name","message"}}`, also `no-store`.
  *
  * Nothing is logged. Failures answer JSON; unexpected ones go to `auth.onError(err, req)` if set.
@@ -46,9 +48,11 @@ class LunaSecExpressAuthPlugin {
   #onError;
   #frameSessionOrigins;
 
-  constructor({ keyService, sessionIdProvider, publicTokenizerUrl, pluginBaseUrl = '', onError, frameSessionOrigins = [] }) {
+  constructor({ keyService, sessionIdProvider, publicTokenizerUrl, pluginBaseUrl = '', onError, frameSessionOrigins = [], sessionIdProviderTimeoutMs = DEFAULT_SESSION_ID_PROVIDER_TIMEOUT_MS }) {
     this.#keyService = keyService;
-    this.#sessionIdProvider = sessionIdProvider;
+    // LunaSec hands over the provider already wrapped (auth.sessionIdProviderTimeoutMs); a plugin
+    // built directly gets the time-out here.
+    this.#sessionIdProvider = withSessionIdTimeout(sessionIdProvider, sessionIdProviderTimeoutMs);
     this.#publicTokenizerUrl = publicTokenizerUrl;
     this.#onError = onError;
     this.#frameSessionOrigins = new Set(frameSessionOrigins);
@@ -90,7 +94,7 @@ class LunaSecExpressAuthPlugin {
 
   /**
    * Who the user of `req` is and their user JWT (the redirect flow's `openid_token`), as
-   * `{ jwt }` or `{ failure: 'noSession' | 'providerFailed' | 'providerInvalid' | 'signFailed' }`.
+   * `{ jwt }` or `{ failure: 'noSession' | 'providerFailed' | 'providerTimeout' | 'providerInvalid' | 'signFailed' }`.
    * Failures other than `noSession` are reported to `auth.onError`.
    */
   async #userJwt(req) {
@@ -98,6 +102,11 @@ class LunaSecExpressAuthPlugin {
     try {
       sessionId = await this.#sessionIdProvider(req);
     } catch (e) {
+      // The time-out (auth.sessionIdProviderTimeoutMs) is our own error: report it as it is.
+      if (e instanceof LunaSecError && e.errorCode === 'ERR_SESSION_ID_PROVIDER_TIMEOUT') {
+        this.#report(e, req);
+        return { failure: 'providerTimeout' };
+      }
       // The provider's error may carry anything (cookies, ids): never echo it.
       this.#report(lunaSecError('ERR_SESSION_ID_PROVIDER_FAILED', 'auth.sessionIdProvider threw', e), req);
       return { failure: 'providerFailed' };
@@ -131,6 +140,9 @@ class LunaSecExpressAuthPlugin {
         return;
       case 'providerFailed':
         sendError(res, 500, 'unable to authenticate the user of this request: the session id provider failed');
+        return;
+      case 'providerTimeout':
+        sendError(res, 504, 'unable to authenticate the user of this request: the session id provider timed out');
         return;
       case 'providerInvalid':
         sendError(res, 500, 'unable to authenticate the user of this request: the session id provider returned an unusable value');
@@ -180,6 +192,9 @@ class LunaSecExpressAuthPlugin {
         return;
       case 'providerFailed':
         sendError(res, 500, { name: 'sessionIdProviderFailed', message: 'unable to authenticate the user of this request: the session id provider failed' });
+        return;
+      case 'providerTimeout':
+        sendError(res, 504, { name: 'sessionIdProviderTimeout', message: 'unable to authenticate the user of this request: the session id provider timed out' });
         return;
       case 'providerInvalid':
         sendError(res, 500, { name: 'sessionIdProviderFailed', message: 'unable to authenticate the user of this request: the session id provider returned an unusable value' });

@@ -3,6 +3,16 @@ const native = require('./native');
 const { LunaSecError, ERROR_CODES, lunaSecError, fromNative } = require('./errors');
 const { isToken } = require('./token');
 
+/** The tokenizer's limit on `tokenIds` per grant request; longer lists are split into several requests. */
+const MAX_BATCH = 1000;
+
+/** `items` in consecutive slices of at most `size`. */
+function chunks(items, size) {
+  const out = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 function badToken(action) {
   return lunaSecError('ERR_BAD_TOKEN', `Attempted to ${action} a LunaSec Token Grant from a value that is not a token`);
 }
@@ -28,7 +38,8 @@ function validateDuration(customDuration) {
 
 /**
  * `lunaSec.grants`: which session may store or read which token. Arrays go to the tokenizer as
- * one batch request. The tokens are never put in error messages.
+ * batch requests of at most MAX_BATCH (1,000) tokens, its limit. The tokens are never put in error
+ * messages.
  */
 class Grants {
   #keyService;
@@ -53,18 +64,22 @@ class Grants {
     const duration = validateDuration(customDuration);
     if (tokens.length === 0) return [];
     const client = this.#client();
-    const jwt = await this.#keyService.getApplicationJWT();
-    try {
-      await client.grantSet(jwt, session, tokens, duration, 'read_token');
-    } catch (e) {
-      const err = fromNative(e);
-      if (err.errorCode === 'ERR_BAD_TOKEN' || err.errorCode === 'ERR_DURATION_INVALID' || err.errorCode === 'ERR_SESSION_ID_INVALID') throw err;
-      // Always the original's name and code ('500'); errorCode and statusCode say why: the
-      // tokenizer refused the grant (ERR_GRANT_CREATION_FAILED, 400), or the underlying failure.
-      const message = `unable to set detokenization grant: ${err.message}`;
-      if (err.errorCode === 'ERR_TOKENIZER_BAD_REQUEST') throw lunaSecError('ERR_GRANT_CREATION_FAILED', message, err);
-      const [name, , code] = ERROR_CODES.ERR_GRANT_CREATION_FAILED;
-      throw new LunaSecError({ name, message, code, errorCode: err.errorCode, statusCode: err.statusCode, cause: err });
+    // Over the tokenizer's batch limit: one request per MAX_BATCH tokens, one after the other
+    // (grants are idempotent, so a failure part-way can simply be retried).
+    for (const batch of chunks(tokens, MAX_BATCH)) {
+      const jwt = await this.#keyService.getApplicationJWT();
+      try {
+        await client.grantSet(jwt, session, batch, duration, 'read_token');
+      } catch (e) {
+        const err = fromNative(e);
+        if (err.errorCode === 'ERR_BAD_TOKEN' || err.errorCode === 'ERR_DURATION_INVALID' || err.errorCode === 'ERR_SESSION_ID_INVALID') throw err;
+        // Always the original's name and code ('500'); errorCode and statusCode say why: the
+        // tokenizer refused the grant (ERR_GRANT_CREATION_FAILED, 400), or the underlying failure.
+        const message = `unable to set detokenization grant: ${err.message}`;
+        if (err.errorCode === 'ERR_TOKENIZER_BAD_REQUEST') throw lunaSecError('ERR_GRANT_CREATION_FAILED', message, err);
+        const [name, , code] = ERROR_CODES.ERR_GRANT_CREATION_FAILED;
+        throw new LunaSecError({ name, message, code, errorCode: err.errorCode, statusCode: err.statusCode, cause: err });
+      }
     }
     return isArray ? tokens.map(() => undefined) : undefined;
   }
@@ -90,12 +105,19 @@ class Grants {
     });
     if (toCheck.length > 0) {
       const client = this.#client();
-      const jwt = await this.#keyService.getApplicationJWT();
-      let results;
-      try {
-        results = await client.grantVerify(jwt, session, toCheck, 'store_token');
-      } catch (e) {
-        throw fromNative(e);
+      const results = [];
+      for (const batch of chunks(toCheck, MAX_BATCH)) {
+        const jwt = await this.#keyService.getApplicationJWT();
+        let part;
+        try {
+          part = await client.grantVerify(jwt, session, batch, 'store_token');
+        } catch (e) {
+          throw fromNative(e);
+        }
+        if (!Array.isArray(part) || part.length !== batch.length) {
+          throw lunaSecError('ERR_TOKENIZER_ERROR', 'the tokenizer answered a grant verification with the wrong number of results');
+        }
+        results.push(...part);
       }
       const invalid = positions.filter((_, k) => !results[k]);
       if (invalid.length > 0) {
@@ -121,6 +143,7 @@ class Grants {
     try {
       sessionId = await this.#sessionIdProvider(req);
     } catch (e) {
+      if (e instanceof LunaSecError && e.errorCode === 'ERR_SESSION_ID_PROVIDER_TIMEOUT') throw e;
       throw lunaSecError('ERR_SESSION_ID_PROVIDER_FAILED', 'auth.sessionIdProvider threw', e);
     }
     if (sessionId === null || sessionId === undefined || sessionId === '') {
@@ -140,4 +163,4 @@ class Grants {
   }
 }
 
-module.exports = { Grants };
+module.exports = { Grants, MAX_BATCH };

@@ -33,6 +33,10 @@ export type LunaSecErrorCode =
   | 'ERR_TOKEN_NOT_FOUND'
   | 'ERR_STORAGE_TRANSFER_FAILED'
   | 'ERR_GRANT_CREATION_FAILED'
+  | 'ERR_SESSION_ID_PROVIDER_TIMEOUT'
+  | 'ERR_AUTHORIZE_FAILED'
+  | 'ERR_AUTHORIZE_TIMEOUT'
+  | 'ERR_VALUE_TOO_LARGE'
   | 'ERR_LUNASEC';
 
 /** errorCode → [name (the original SDK's), statusCode (HTTP status), code (the original's HTTP-like string)]. */
@@ -66,6 +70,10 @@ export declare const ERROR_CODES: {
   readonly ERR_TOKEN_NOT_FOUND: readonly ['tokenNotFound', 404, '404'];
   readonly ERR_STORAGE_TRANSFER_FAILED: readonly ['storageTransferFailed', 502, '502'];
   readonly ERR_GRANT_CREATION_FAILED: readonly ['grantCreationFailure', 400, '500'];
+  readonly ERR_SESSION_ID_PROVIDER_TIMEOUT: readonly ['sessionIdProviderTimeout', 504, '504'];
+  readonly ERR_AUTHORIZE_FAILED: readonly ['authorizeFailed', 500, '500'];
+  readonly ERR_AUTHORIZE_TIMEOUT: readonly ['authorizeTimeout', 504, '504'];
+  readonly ERR_VALUE_TOO_LARGE: readonly ['valueTooLarge', 413, '413'];
   readonly ERR_LUNASEC: readonly ['lunaSecError', 500, '500'];
 };
 // </error-table>
@@ -149,11 +157,22 @@ export interface LunaSecConfig {
   secureFrameURL?: string;
   /** Where browsers reach the tokenizer, if different. Default: `tokenizerURL`. */
   publicTokenizerUrl?: string;
+  /**
+   * Allow plain `http://` tokenizer URLs to hosts that are not loopback (`localhost`, `*.localhost`,
+   * 127.0.0.0/8, `[::1]`). Default `false`: such a URL is a config error, since JWTs, grants and
+   * values would cross the network unencrypted. Set it only for a private network you trust.
+   */
+  dangerouslyAllowInsecureHttp?: boolean;
   auth: {
     /** The signing key(s). An array is a key set for rotation, ordered oldest → newest; JWTs are signed with the newest. */
     secrets: SecretConfig | SecretConfig[];
     /** Who the user of a request is: the app's session id, or null when not logged in. May be async. */
     sessionIdProvider: SessionIdProvider;
+    /**
+     * How long `sessionIdProvider` may take, in ms (1 to 600000). Default 5000. Past it the request
+     * fails with `ERR_SESSION_ID_PROVIDER_TIMEOUT` (the plugin's routes answer 504 `sessionIdProviderTimeout`).
+     */
+    sessionIdProviderTimeoutMs?: number;
     /** Mount point of the plugin's routes: `'/api'` → `/api/.lunasec/…`. Default `''`. */
     pluginBaseUrl?: string;
     /** Accepted and ignored, as in the original. */
@@ -224,7 +243,7 @@ export interface FrameSessionResponse {
 export interface FrameSessionError {
   success: false;
   error: {
-    /** `crossSiteRequest` (403), `unsupportedMediaType` (415), `sessionMissing` (401), `sessionIdProviderFailed` or `jwtSignFailed` (500). */
+    /** `crossSiteRequest` (403), `unsupportedMediaType` (415), `sessionMissing` (401), `sessionIdProviderFailed` or `jwtSignFailed` (500), `sessionIdProviderTimeout` (504). */
     name: string;
     message: string;
   };
@@ -390,7 +409,7 @@ export interface AwsCredentials {
   sessionToken?: string;
 }
 
-export interface SimpleTokenizerBackendConfig {
+interface SimpleTokenizerBackendBaseConfig {
   /** Bucket holding the values (object key = token, as in the original). */
   s3Bucket: string;
   /** e.g. `us-west-2`. */
@@ -404,18 +423,52 @@ export interface SimpleTokenizerBackendConfig {
   endpoint?: string;
   /** Lifetime of presigned URLs in seconds. Default 900; at most 7 days. */
   urlExpirySeconds?: number;
+  /**
+   * At least 32 random bytes (e.g. `crypto.randomBytes(32).toString('base64')`). Each new object is
+   * stored with SSE-C under HKDF-SHA256(secret, token); never change it (objects written with it
+   * cannot be read without it).
+   */
+  secret: Buffer | Uint8Array | string | KeyObject;
+  /** Largest value accepted, in bytes: the `content-length` signed into each upload URL. Default 10 MiB. */
+  maxSize?: number;
+  /** Time-outs of `sessionIdProvider` and `authorize`, in ms. Default 5000 each. */
+  sessionIdProviderTimeoutMs?: number;
+  authorizeTimeoutMs?: number;
+  /** Called with hook failures and time-outs (LunaSecErrors; the SDK logs nothing itself). */
+  onError?: (error: LunaSecError, req: any) => void;
 }
+
+/** The default: tokenize needs a session, detokenize needs `authorize` to say yes. */
+export interface SimpleTokenizerBackendProtectedConfig extends SimpleTokenizerBackendBaseConfig {
+  /** Who the user of a request is (e.g. LunaSec's `auth.sessionIdProvider`): only a request with a session may tokenize. */
+  sessionIdProvider: SessionIdProvider;
+  /** Whether this request may read this token (e.g. it is in a record of the request's user). Only `true` allows. */
+  authorize: (req: any, tokenId: string) => boolean | Promise<boolean>;
+  dangerouslyAllowUnauthenticatedAccess?: false;
+}
+
+/** The original's behaviour: anyone may tokenize, anyone holding a token may read its value. */
+export interface SimpleTokenizerBackendOpenConfig extends SimpleTokenizerBackendBaseConfig {
+  dangerouslyAllowUnauthenticatedAccess: true;
+  sessionIdProvider?: never;
+  authorize?: never;
+}
+
+export type SimpleTokenizerBackendConfig = SimpleTokenizerBackendProtectedConfig | SimpleTokenizerBackendOpenConfig;
 
 /**
  * Tokenization inside your app, without a Dedicated Tokenizer: presigned S3 URLs (SigV4, signed
- * in Rust) for the browser to upload and download values.
+ * in Rust) for the browser to upload and download values, stored with SSE-C.
  */
 export declare class SimpleTokenizerBackend {
   constructor(config: SimpleTokenizerBackendConfig);
-  /** A fresh token and a presigned PUT URL (send `headers` with it). */
-  tokenize(): Promise<{ tokenId: string; uploadUrl: string; headers: Record<string, string> }>;
-  /** A presigned GET URL; rejects with `badToken` for a non-token. */
+  /**
+   * A fresh token and a presigned PUT URL for exactly `size` bytes (send `headers`, the SSE-C
+   * headers, with it). For server code: no session check. Rejects with `valueTooLarge` over `maxSize`.
+   */
+  tokenize(options: { size: number }): Promise<{ tokenId: string; uploadUrl: string; headers: Record<string, string> }>;
+  /** A presigned GET URL and its headers; rejects with `badToken` for a non-token. For server code: no `authorize` call. */
   detokenize(tokenId: string): Promise<{ downloadUrl: string; headers: Record<string, string> }>;
-  /** Mounts `POST /.lunasec/tokenize` and `POST /.lunasec/detokenize`. */
+  /** Mounts `POST /.lunasec/tokenize` (`{size, metadata?}`, needs a session) and `POST /.lunasec/detokenize` (`{tokenId}`, needs `authorize`). */
   register<T extends { post: (...args: any[]) => unknown }>(app: T): T;
 }

@@ -43,8 +43,25 @@ void use;
 new LunaSec({ tokenizerUrl: 'http://x', auth: { secrets: { provider: 'environment' }, sessionIdProvider: () => null } });
 
 import { SimpleTokenizerBackend } from '../../lib';
-const simple = new SimpleTokenizerBackend({ s3Bucket: 'b', awsRegion: 'us-west-2', awsCredentials: async () => ({ accessKeyId: 'a', secretAccessKey: 's' }), useLocalStack: true });
-void simple.tokenize().then((t) => t.uploadUrl.length + t.tokenId.length);
+const simple = new SimpleTokenizerBackend({
+  s3Bucket: 'b',
+  awsRegion: 'us-west-2',
+  awsCredentials: async () => ({ accessKeyId: 'a', secretAccessKey: 's' }),
+  useLocalStack: true,
+  secret: Buffer.alloc(32),
+  maxSize: 1024,
+  sessionIdProvider: (req: { sessionId?: string }) => req.sessionId ?? null,
+  authorize: async (_req: unknown, tokenId: string) => tokenId.length === 44,
+});
+void simple.tokenize({ size: 10 }).then((t) => t.uploadUrl.length + t.tokenId.length + Object.keys(t.headers).length);
+new SimpleTokenizerBackend({ s3Bucket: 'b', awsRegion: 'us-west-2', secret: 'x'.repeat(32), dangerouslyAllowUnauthenticatedAccess: true });
+// @ts-expect-error: without dangerouslyAllowUnauthenticatedAccess, authorize (and sessionIdProvider) are required
+new SimpleTokenizerBackend({ s3Bucket: 'b', awsRegion: 'us-west-2', secret: 'x'.repeat(32), sessionIdProvider: () => 's' });
+// @ts-expect-error: the open door takes no hooks
+new SimpleTokenizerBackend({ s3Bucket: 'b', awsRegion: 'us-west-2', secret: 'x'.repeat(32), dangerouslyAllowUnauthenticatedAccess: true, authorize: async () => true });
+// @ts-expect-error: tokenize needs the size of the value
+void simple.tokenize();
+new LunaSec({ tokenizerURL: 'http://tokenizer.internal', dangerouslyAllowInsecureHttp: true, auth: { secrets: { provider: 'environment' }, sessionIdProvider: () => null, sessionIdProviderTimeoutMs: 2000 } });
 
 async function grantsAndTokenizer(): Promise<void> {
   await lunaSec.grants.create('s', 'lunasec-351d1033-0e9f-4a1b-bbb6-adec04837a5c', '30m');

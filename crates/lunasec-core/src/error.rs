@@ -109,6 +109,14 @@ error_table! {
     StorageTransferFailed = ("ERR_STORAGE_TRANSFER_FAILED", "storageTransferFailed", "502", 502),
     /// The tokenizer refused to create a grant (e.g. a duration over its maximum). `code` is `'500'`, as in the original SDK.
     GrantCreationFailed = ("ERR_GRANT_CREATION_FAILED", "grantCreationFailure", "500", 400),
+    /// `auth.sessionIdProvider` (or the simple tokenizer's `sessionIdProvider`) did not answer within its time-out.
+    SessionIdProviderTimeout = ("ERR_SESSION_ID_PROVIDER_TIMEOUT", "sessionIdProviderTimeout", "504", 504),
+    /// The simple tokenizer's `authorize(req, tokenId)` hook threw.
+    AuthorizeFailed = ("ERR_AUTHORIZE_FAILED", "authorizeFailed", "500", 500),
+    /// The simple tokenizer's `authorize(req, tokenId)` hook did not answer within its time-out.
+    AuthorizeTimeout = ("ERR_AUTHORIZE_TIMEOUT", "authorizeTimeout", "504", 504),
+    /// A value is larger than the simple tokenizer accepts (`maxSize`).
+    ValueTooLarge = ("ERR_VALUE_TOO_LARGE", "valueTooLarge", "413", 413),
     /// Any other failure (e.g. a wrong argument type caught by the native binding).
     Other = ("ERR_LUNASEC", "lunaSecError", "500", 500),
 }
