@@ -12,6 +12,7 @@ use lunasec_core::{DEFAULT_KID, VerifyingKeys, parse_go_duration};
 use reqwest::Url;
 
 use crate::crypto::MIN_SECRET_LEN;
+pub use crate::limits::Limits;
 
 const ABOUT: &str = "The LunaSec Dedicated Tokenizer: tokens, grants and the secure-frame session flow, with \
 ciphertext in S3 (SSE-C) or in its own embedded blob store, and records in an embedded file store or DynamoDB.";
@@ -132,6 +133,38 @@ pub struct Args {
     #[arg(long, env = "BLOB_MAX_SIZE", default_value = "100MiB", value_name = "SIZE")]
     pub blob_max_size: String,
 
+    /// Embedded blob uploads slower than this are cut off (`408`, the partial file is removed):
+    /// at least this many bytes (or KiB/MiB) must arrive in every --blob-min-upload-window.
+    #[arg(long, env = "BLOB_MIN_UPLOAD_RATE", default_value = "16KiB", value_name = "SIZE")]
+    pub blob_min_upload_rate: String,
+
+    /// The window of --blob-min-upload-rate (Go duration syntax).
+    #[arg(long, env = "BLOB_MIN_UPLOAD_WINDOW", default_value = "10s", value_name = "DURATION")]
+    pub blob_min_upload_window: String,
+
+    /// A connection must send a request's complete headers within this time, else it is closed.
+    #[arg(long, env = "TOKENIZER_HEADER_READ_TIMEOUT", default_value = "10s", value_name = "DURATION")]
+    pub header_read_timeout: String,
+
+    /// Longest time a request may take, blob transfers excepted (`503` with Retry-After).
+    #[arg(long, env = "TOKENIZER_REQUEST_TIMEOUT", default_value = "30s", value_name = "DURATION")]
+    pub request_timeout: String,
+
+    /// Open connections at most; a connection over the cap is answered `503` (Retry-After) and
+    /// closed. Keep it below the process's file-descriptor limit (`ulimit -n`).
+    #[arg(long, env = "TOKENIZER_MAX_CONNECTIONS", default_value = "4096", value_name = "N")]
+    pub max_connections: String,
+
+    /// Requests in progress at most (`/health` and `/ready` excepted); more are answered `503`
+    /// with Retry-After at once.
+    #[arg(long, env = "TOKENIZER_MAX_CONCURRENT_REQUESTS", default_value = "512", value_name = "N")]
+    pub max_concurrent_requests: String,
+
+    /// On SIGTERM/SIGINT, in-flight requests get this long to finish; then open connections are
+    /// dropped and the process exits.
+    #[arg(long, env = "TOKENIZER_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION")]
+    pub shutdown_grace: String,
+
     /// Log format: `compact` (human) or `json`.
     #[arg(long, env = "TOKENIZER_LOG_FORMAT", default_value = "compact", value_name = "compact|json")]
     pub log_format: String,
@@ -234,6 +267,40 @@ pub struct Config {
     pub log_format: LogFormat,
     /// See [`Args::frame_assets_dir`] (dev mode only).
     pub frame_assets_dir: Option<PathBuf>,
+    /// Connection, request, upload-rate and shutdown limits.
+    pub limits: Limits,
+}
+
+fn parse_count(name: &str, v: &str, problems: &mut Vec<String>) -> usize {
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            problems.push(format!("{name} must be a whole number greater than zero"));
+            1
+        }
+    }
+}
+
+fn parse_limits(args: &Args, p: &mut Vec<String>) -> Limits {
+    let d = Limits::default();
+    let mut dur = |name: &str, v: &str, default: Duration| parse_duration(name, v, p).unwrap_or(default);
+    let header_read_timeout = dur("TOKENIZER_HEADER_READ_TIMEOUT", &args.header_read_timeout, d.header_read_timeout);
+    let request_timeout = dur("TOKENIZER_REQUEST_TIMEOUT", &args.request_timeout, d.request_timeout);
+    let blob_min_rate_window = dur("BLOB_MIN_UPLOAD_WINDOW", &args.blob_min_upload_window, d.blob_min_rate_window);
+    let shutdown_grace = dur("TOKENIZER_SHUTDOWN_GRACE", &args.shutdown_grace, d.shutdown_grace);
+    let blob_min_rate_bytes = parse_size(&args.blob_min_upload_rate).unwrap_or_else(|| {
+        p.push("BLOB_MIN_UPLOAD_RATE must be a size like 16384 or 16KiB (0 disables the check)".to_owned());
+        d.blob_min_rate_bytes
+    });
+    Limits {
+        header_read_timeout,
+        request_timeout,
+        max_connections: parse_count("TOKENIZER_MAX_CONNECTIONS", &args.max_connections, p),
+        max_concurrent_requests: parse_count("TOKENIZER_MAX_CONCURRENT_REQUESTS", &args.max_concurrent_requests, p),
+        blob_min_rate_bytes,
+        blob_min_rate_window,
+        shutdown_grace,
+    }
 }
 
 fn parse_bool(name: &str, v: &str, problems: &mut Vec<String>) -> bool {
@@ -534,6 +601,7 @@ impl Config {
         if region.is_empty() {
             p.push("AWS_REGION must not be empty".to_owned());
         }
+        let limits = parse_limits(&args, &mut p);
         let log_format = match args.log_format.trim() {
             "compact" => LogFormat::Compact,
             "json" => LogFormat::Json,
@@ -569,6 +637,7 @@ impl Config {
                 aws: AwsConfig { region, endpoint, static_credentials },
                 log_format,
                 frame_assets_dir: args.frame_assets_dir,
+                limits,
             }),
             _ => Err(p),
         }
@@ -595,6 +664,7 @@ impl Config {
             aws: AwsConfig { region: "us-west-2".to_owned(), endpoint: None, static_credentials: None },
             log_format: LogFormat::Compact,
             frame_assets_dir: None,
+            limits: Limits::default(),
         }
     }
 }

@@ -12,7 +12,10 @@
 //! - `record-key`: HMAC key naming a token's record in the record store (the store never holds tokens).
 //! - `object-key`: HMAC key naming a token's ciphertext object (S3 key / blob file; never the token).
 //! - `session-hash`: HMAC key for session ids (grants are filed under it; `lunasec-session-hash`).
-//! - `state-key`: HMAC key naming session `state` records.
+//! - `state-key`: HMAC key naming the record of a session `state`'s consumption.
+//! - `state-mac/v2`: HMAC key authenticating a session `state` itself, so that issuing one stores
+//!   nothing: `base64url(nonce(8) ‖ expiry(8, BE unix ms) ‖ HMAC(key, "state-v2" ‖ nonce ‖
+//!   expiry)[..16])`, 32 bytes (43 characters, the length a state has always had).
 //! - `blob-url`: HMAC key signing the embedded blob store's presigned URLs.
 
 use std::fmt;
@@ -20,7 +23,7 @@ use std::fmt;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::{hkdf, hmac};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use lunasec_core::Token;
 use md5::{Digest as _, Md5};
 
@@ -123,6 +126,7 @@ pub struct Secrets {
     object: hmac::Key,
     session: hmac::Key,
     state: hmac::Key,
+    state_mac: hmac::Key,
     blob: hmac::Key,
 }
 
@@ -130,6 +134,23 @@ impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secrets(<redacted>)")
     }
+}
+
+/// Random bytes of a session `state` (with the expiry they make it unique).
+pub const STATE_NONCE_LEN: usize = 8;
+/// Bytes of HMAC-SHA256 a session `state` keeps (128 bits).
+pub const STATE_MAC_LEN: usize = 16;
+/// Length of a decoded session `state`: nonce ‖ expiry ‖ MAC.
+pub const STATE_LEN: usize = STATE_NONCE_LEN + 8 + STATE_MAC_LEN;
+const STATE_MAC_LABEL: &[u8] = b"state-v2";
+
+/// Why a session `state` was refused by [`Secrets::check_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateRefusal {
+    /// Not one this tokenizer (this secret) issued: malformed, forged or tampered with.
+    Unknown,
+    /// Genuine but past its expiry.
+    Expired,
 }
 
 /// A wrapped data key did not unwrap (wrong secret, tampered or swapped record).
@@ -160,6 +181,7 @@ impl Secrets {
             object: hmac_key("object-key"),
             session: hmac_key("session-hash"),
             state: hmac_key("state-key"),
+            state_mac: hmac_key("state-mac/v2"),
             blob: hmac_key("blob-url"),
         }
     }
@@ -199,6 +221,48 @@ impl Secrets {
     #[must_use]
     pub fn state_key(&self, state: &str) -> Hash32 {
         Self::mac(&self.state, &[state.as_bytes()])
+    }
+
+    fn state_tag(&self, nonce_and_expiry: &[u8]) -> [u8; STATE_MAC_LEN] {
+        let mut ctx = hmac::Context::with_key(&self.state_mac);
+        ctx.update(STATE_MAC_LABEL);
+        ctx.update(nonce_and_expiry);
+        let mut out = [0u8; STATE_MAC_LEN];
+        out.copy_from_slice(&ctx.sign().as_ref()[..STATE_MAC_LEN]);
+        out
+    }
+
+    /// A new session `state` valid until `expires_ms` (unix ms), base64url without padding. Nothing
+    /// is stored: [`Secrets::check_state`] recognises it by its MAC.
+    #[must_use]
+    pub fn issue_state(&self, expires_ms: u64) -> String {
+        let mut raw = [0u8; STATE_LEN];
+        raw[..STATE_NONCE_LEN].copy_from_slice(&random::<STATE_NONCE_LEN>());
+        raw[STATE_NONCE_LEN..STATE_NONCE_LEN + 8].copy_from_slice(&expires_ms.to_be_bytes());
+        let tag = self.state_tag(&raw[..STATE_NONCE_LEN + 8]);
+        raw[STATE_NONCE_LEN + 8..].copy_from_slice(&tag);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Checks a session `state`'s MAC (constant time) and then its expiry against `now_ms`
+    /// (valid while `now_ms <= expiry`). Returns the expiry.
+    ///
+    /// # Errors
+    /// [`StateRefusal::Unknown`] for anything this secret did not issue, [`StateRefusal::Expired`]
+    /// for a genuine state past its expiry.
+    pub fn check_state(&self, state: &str, now_ms: u64) -> Result<u64, StateRefusal> {
+        let raw = URL_SAFE_NO_PAD.decode(state).map_err(|_| StateRefusal::Unknown)?;
+        if raw.len() != STATE_LEN {
+            return Err(StateRefusal::Unknown);
+        }
+        let (signed, tag) = raw.split_at(STATE_NONCE_LEN + 8);
+        if !ct_eq(&self.state_tag(signed), tag) {
+            return Err(StateRefusal::Unknown);
+        }
+        let mut exp = [0u8; 8];
+        exp.copy_from_slice(&signed[STATE_NONCE_LEN..]);
+        let expires_ms = u64::from_be_bytes(exp);
+        if now_ms > expires_ms { Err(StateRefusal::Expired) } else { Ok(expires_ms) }
     }
 
     /// The signature of an embedded blob URL: binds method, object, expiry and the SSE-C key's MD5
@@ -367,6 +431,29 @@ mod tests {
         assert!(!a.object_key(&t).contains(&t.as_str()[8..]));
         assert_ne!(a.session_hash("s"), a.state_key("s"));
         assert_eq!(a.session_hash("s"), Secrets::derive(&[7u8; 32]).session_hash("s"));
+    }
+
+    #[test]
+    fn states_are_authenticated_and_expire() {
+        let a = Secrets::derive(&[7u8; 32]);
+        let b = Secrets::derive(&[8u8; 32]);
+        let st = a.issue_state(5_000);
+        assert_eq!(st.len(), 43);
+        assert_ne!(st, a.issue_state(5_000), "a fresh nonce each time");
+        assert_eq!(a.check_state(&st, 4_999), Ok(5_000));
+        assert_eq!(a.check_state(&st, 5_000), Ok(5_000), "valid at now == expiry");
+        assert_eq!(a.check_state(&st, 5_001), Err(StateRefusal::Expired));
+        assert_eq!(b.check_state(&st, 0), Err(StateRefusal::Unknown), "another secret");
+        // Every single-bit change of the decoded state is refused (the expiry included).
+        let raw = URL_SAFE_NO_PAD.decode(&st).unwrap();
+        for i in 0..raw.len() * 8 {
+            let mut t = raw.clone();
+            t[i / 8] ^= 1 << (i % 8);
+            assert_eq!(a.check_state(&URL_SAFE_NO_PAD.encode(&t), 0), Err(StateRefusal::Unknown), "bit {i}");
+        }
+        for bad in ["", "A", &"A".repeat(43), &st[..42], &format!("{st}A"), &format!("{st}=")] {
+            assert_eq!(a.check_state(bad, 0), Err(StateRefusal::Unknown), "{bad:?}");
+        }
     }
 
     #[test]

@@ -22,8 +22,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::StreamExt as _;
 use lunasec_core::jwt::now_secs;
 use lunasec_core::protocol::{
@@ -40,10 +38,10 @@ use tower_http::trace::TraceLayer;
 use crate::ciphertext::blob::BlobStore;
 use crate::ciphertext::{CiphertextStore, Method};
 use crate::config::{AuthProvider, fmt_go_duration};
-use crate::crypto::{self, DataKey, Hash32, Secrets};
+use crate::crypto::{self, DataKey, Hash32, Secrets, StateRefusal};
 use crate::error::{ApiError, ApiResult, json_response};
 use crate::keys::KeyManager;
-use crate::store::{GrantKey, GrantKind, RecordStore, StateConsume, TokenRecord, after_ms, now_ms};
+use crate::store::{GrantKey, GrantKind, RecordStore, StateConsume, StoreError, TokenRecord, after_ms, now_ms};
 
 /// Largest JSON request body.
 pub const MAX_JSON_BODY: usize = 1 << 20;
@@ -620,10 +618,13 @@ async fn session_ensure(State(st): State<Shared>, RawQuery(q): RawQuery) -> Resp
         }
         .into_response();
     };
-    let state = URL_SAFE_NO_PAD.encode(crypto::random::<32>());
-    if let Err(e) = st.store.put_state(st.secrets.state_key(&state), after_ms(now_ms(), STATE_TTL)).await {
-        return ApiError::from(e).into_response();
+    // A session that could not be created at the end of the round trip is not started.
+    if st.store.known_down() {
+        return ApiError::from(StoreError::Unavailable("the record store did not answer its last check".into()))
+            .into_response();
     }
+    // Authenticated by its MAC, not stored: an anonymous flood of this route writes nothing.
+    let state = st.secrets.issue_state(after_ms(now_ms(), STATE_TTL));
     let location = format!("{}/.lunasec/secure-frame?state={state}", provider.url);
     let Ok(location) = HeaderValue::from_str(&location) else { return ApiError::internal().into_response() };
     let mut resp = StatusCode::FOUND.into_response();
@@ -677,13 +678,16 @@ async fn session_create_inner(st: &AppState, q: Option<&str>, headers: &HeaderMa
     if remaining == 0 {
         return Err(ApiError::bad_request("jwtExpired", "JWT has expired"));
     }
-    match st.store.consume_state(st.secrets.state_key(state), now_ms()).await? {
+    // The state's MAC and expiry, then its single use, recorded as a conditional insert.
+    let state_expires_ms = st.secrets.check_state(state, now_ms()).map_err(|r| match r {
+        StateRefusal::Unknown => ApiError::bad_request("stateInvalid", "state is unknown"),
+        StateRefusal::Expired => ApiError::bad_request("stateInvalid", "state has expired"),
+    })?;
+    match st.store.consume_state(st.secrets.state_key(state), state_expires_ms).await? {
         StateConsume::Consumed => {}
         StateConsume::AlreadyUsed => {
             return Err(ApiError::bad_request("stateInvalid", "state has already been used"));
         }
-        StateConsume::Expired => return Err(ApiError::bad_request("stateInvalid", "state has expired")),
-        StateConsume::Unknown => return Err(ApiError::bad_request("stateInvalid", "state is unknown")),
     }
     let session = st.secrets.session_hash(session_id);
     let mut resp = bare_success();

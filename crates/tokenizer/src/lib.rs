@@ -11,6 +11,7 @@ pub mod error;
 pub mod frame;
 pub mod http;
 pub mod keys;
+pub mod limits;
 pub mod server;
 pub mod store;
 

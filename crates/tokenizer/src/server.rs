@@ -9,9 +9,11 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::ciphertext::CiphertextStore;
 use crate::ciphertext::blob::BlobStore;
@@ -20,6 +22,7 @@ use crate::config::{AwsConfig, CiphertextConfig, Config, SecretSource, SessionKe
 use crate::crypto::{self, Secrets};
 use crate::http::{AppState, router};
 use crate::keys::KeyManager;
+use crate::limits::Limits;
 use crate::store::RecordStore;
 use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
@@ -89,6 +92,73 @@ impl Tokenizer {
         tracing::info!("shutting down");
         self.shutdown().await
     }
+}
+
+/// The accept loop: HTTP/1.1 connections with a header-read timeout, at most
+/// `max_connections` of them, and on `stop` a graceful shutdown bounded by `shutdown_grace`.
+///
+/// Over the cap a connection is still accepted, answered `503` with `Retry-After` and closed:
+/// leaving it in the kernel's backlog instead would make the client wait (and look hung) for as
+/// long as the flood lasts, and a full backlog drops SYNs without telling anyone.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: Limits,
+    mut stop: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    tracing::debug!("connection cap reached; refusing a connection");
+                    let _ = stream.try_write(crate::limits::CONNECTION_REFUSED_RESPONSE);
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+                let mut drain = drain_rx.clone();
+                conns.spawn(async move {
+                    tokio::pin!(conn);
+                    let result = tokio::select! {
+                        r = conn.as_mut() => r,
+                        _ = drain.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    drop(slot);
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = drain_tx.send(true);
+    let drained =
+        tokio::time::timeout(limits.shutdown_grace, async { while conns.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(open = conns.len(), "shutdown deadline reached; dropping the remaining connections");
+        conns.shutdown().await;
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -249,10 +319,26 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
                     _ = tick.tick() => {}
                     _ = stop_rx.changed() => break,
                 }
-                match s.purge_expired(crate::store::now_ms()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(deleted = n, "expired grants and states removed"),
-                    Err(e) => tracing::warn!(error = %e, "sweeping expired grants failed"),
+                // Batch after batch until one comes back short, so a backlog does not outgrow the
+                // sweep; a short pause between batches lets queued writes through.
+                let mut deleted = 0u64;
+                loop {
+                    match s.purge_expired(crate::store::now_ms()).await {
+                        Ok(n) => {
+                            deleted += n;
+                            if n < crate::store::PURGE_BATCH as u64 || *stop_rx.borrow() {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "sweeping expired grants failed");
+                            break;
+                        }
+                    }
+                }
+                if deleted > 0 {
+                    tracing::debug!(deleted, "expired grants and states removed");
                 }
             }
         });
@@ -282,7 +368,8 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
             };
             let blob = Arc::new(
                 BlobStore::new(config.data_dir.join("blobs"), public_url.clone(), Arc::clone(&secrets), max_size)
-                    .map_err(|e| StartError(format!("cannot create the blob directory: {e}")))?,
+                    .map_err(|e| StartError(format!("cannot create the blob directory: {e}")))?
+                    .with_min_upload_rate(config.limits.blob_min_rate_bytes, config.limits.blob_min_rate_window),
             );
             (Arc::clone(&blob) as Arc<dyn CiphertextStore>, Some(blob))
         };
@@ -304,15 +391,9 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
             .collect(),
         frame_assets_dir: config.frame_assets_dir.clone(),
     });
-    let app = router(state, config.cors_origins.clone());
+    let app = crate::limits::apply(router(state, config.cors_origins.clone()), &config.limits);
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let server = tokio::spawn(serve(listener, app, config.limits.clone(), rx));
     tracing::info!(
         addr = %addr,
         public_url = %public_url,

@@ -45,6 +45,8 @@ pub struct BlobStore {
     public_url: String,
     secrets: Arc<Secrets>,
     max_size: u64,
+    /// Minimum upload rate: at least `.0` bytes in every `.1` (`.0 == 0`: no check).
+    min_rate: (u64, std::time::Duration),
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -85,7 +87,21 @@ impl BlobStore {
     /// A blob store under `dir` (created if missing).
     pub fn new(dir: PathBuf, public_url: String, secrets: Arc<Secrets>, max_size: u64) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir.join("tmp"))?;
-        Ok(Self { dir, public_url: public_url.trim_end_matches('/').to_owned(), secrets, max_size })
+        Ok(Self {
+            dir,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            secrets,
+            max_size,
+            min_rate: (0, std::time::Duration::from_secs(10)),
+        })
+    }
+
+    /// Cuts off uploads during which fewer than `bytes` arrived in some `window` (a trickled
+    /// upload would otherwise hold a socket and a temporary file for as long as its client likes).
+    #[must_use]
+    pub fn with_min_upload_rate(mut self, bytes: u64, window: std::time::Duration) -> Self {
+        self.min_rate = (bytes, window);
+        self
     }
 
     fn path_of(&self, object_key: &str) -> PathBuf {
@@ -238,9 +254,34 @@ impl BlobStore {
         let mut pending: Vec<u8> = Vec::with_capacity(SEGMENT * 2);
         let mut total: u64 = 0;
         let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
+        let (min_bytes, window) = self.min_rate;
+        let mut window_end = tokio::time::Instant::now() + window;
+        let mut in_window: u64 = 0;
+        loop {
+            let next = if min_bytes == 0 {
+                stream.next().await
+            } else {
+                tokio::select! {
+                    next = stream.next() => next,
+                    () = tokio::time::sleep_until(window_end) => {
+                        if in_window < min_bytes {
+                            tracing::info!("blob store: an upload below the minimum rate was cut off");
+                            return Err(ApiError::new(
+                                StatusCode::REQUEST_TIMEOUT,
+                                "uploadTooSlow",
+                                "the upload was slower than the minimum rate",
+                            ));
+                        }
+                        in_window = 0;
+                        window_end += window;
+                        continue;
+                    }
+                }
+            };
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|_| ApiError::bad_request("incompleteBody", "the upload was interrupted"))?;
             total += chunk.len() as u64;
+            in_window += chunk.len() as u64;
             if total > self.max_size {
                 return Err(too_large());
             }

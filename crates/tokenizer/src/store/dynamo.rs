@@ -4,12 +4,15 @@
 //!
 //! Items (all keys are hex HMACs; see [`crate::crypto::Secrets`]):
 //! - token  `t#<record key>`: `wk` (B, wrapped data key), `md` (S, metadata JSON), `ct` (N, created ms)
-//! - state  `s#<state key>`: `used` (BOOL), `exp_ms` (N), `ttl` (N, epoch seconds)
+//! - state  `s#<state key>`: `used` (BOOL, true), `att` (S, attempt id), `exp_ms` (N), `ttl` (N,
+//!   epoch seconds): only a state's *consumption* is recorded (issuing one stores nothing)
 //! - grant  `g#<session hash>#<record key>#<type>`: `exp_ms` (N), `ttl` (N)
 //!
 //! `ttl` is the table's TTL attribute (cleanup only: expiry is always checked against `exp_ms`).
-//! State consumption is one conditional `UpdateItem` (`attribute_exists(pk) AND used = false AND
-//! exp_ms >= now`); a token and its grants are written in one `TransactWriteItems`.
+//! State consumption is one conditional `PutItem` (`attribute_not_exists(pk)`) carrying a random
+//! attempt id: when the SDK retries a put whose response was lost, the retry's condition fails on
+//! our own item, which the attempt id recognises as ours (so it is not taken for a replay). A token
+//! and its grants are written in one `TransactWriteItems`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,7 +32,7 @@ use futures_util::future::BoxFuture;
 use lunasec_core::protocol::Metadata;
 
 use super::{GrantKey, RecordStore, StateConsume, StoreError, StoreResult, TokenRecord};
-use crate::crypto::{Hash32, hex};
+use crate::crypto::{Hash32, hex, random};
 
 const BATCH_GET_MAX: usize = 100;
 const BATCH_WRITE_MAX: usize = 25;
@@ -47,6 +50,8 @@ pub struct DynamoStore {
     table: String,
     /// The last table check succeeded (see [`DynamoStore::run`]).
     ready: Arc<AtomicBool>,
+    /// The last table check failed (false until a check has failed).
+    down: Arc<AtomicBool>,
 }
 
 fn map_err<E, R>(op: &str, e: &SdkError<E, R>) -> StoreError
@@ -116,9 +121,58 @@ fn get_n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
 }
 
 impl DynamoStore {
+    /// [`RecordStore::consume_state`] with a given attempt id (each call of `consume_state` uses a
+    /// fresh random one). Public so a test can replay an attempt, as the SDK's retry of a put whose
+    /// response was lost does: the same attempt id is [`StateConsume::Consumed`] again, any other
+    /// is [`StateConsume::AlreadyUsed`].
+    #[doc(hidden)]
+    pub async fn consume_state_attempt(
+        &self,
+        key: Hash32,
+        expires_ms: u64,
+        attempt: &str,
+    ) -> StoreResult<StateConsume> {
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        let pk = state_pk(&key);
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk.as_str()))
+            .item("used", AttributeValue::Bool(true))
+            .item("att", s(attempt))
+            .item("exp_ms", n(expires_ms))
+            .item("ttl", n(ttl_secs(expires_ms)))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let Err(e) = res else { return Ok(StateConsume::Consumed) };
+        let Some(PutItemError::ConditionalCheckFailedException(c)) = e.as_service_error() else {
+            return Err(map_err("PutItem", &e));
+        };
+        let stored = match c.item() {
+            Some(item) => item.get("att").and_then(|v| v.as_s().ok()).cloned(),
+            // Not every DynamoDB implementation returns the old item: read it (strongly consistent).
+            None => self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .consistent_read(true)
+                .projection_expression("att")
+                .send()
+                .await
+                .map_err(|e| map_err("GetItem", &e))?
+                .item
+                .and_then(|item| item.get("att").and_then(|v| v.as_s().ok()).cloned()),
+        };
+        Ok(if stored.as_deref() == Some(attempt) { StateConsume::Consumed } else { StateConsume::AlreadyUsed })
+    }
+
     #[must_use]
     pub fn new(client: Client, table: String) -> Self {
-        Self { client, table, ready: Arc::new(AtomicBool::new(false)) }
+        Self { client, table, ready: Arc::new(AtomicBool::new(false)), down: Arc::new(AtomicBool::new(false)) }
     }
 
     /// A `GetItem` of a key that never exists: the table is there and these credentials can read
@@ -150,6 +204,7 @@ impl DynamoStore {
                 r
             };
             let was = self.ready.swap(result.is_ok(), Ordering::Relaxed);
+            self.down.store(result.is_err(), Ordering::Relaxed);
             match result {
                 Ok(()) => {
                     if !was {
@@ -341,63 +396,8 @@ impl RecordStore for DynamoStore {
         .boxed()
     }
 
-    fn put_state(&self, key: Hash32, expires_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
-        async move {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", s(state_pk(&key)))
-                .item("used", AttributeValue::Bool(false))
-                .item("exp_ms", n(expires_ms))
-                .item("ttl", n(ttl_secs(expires_ms)))
-                .send()
-                .await
-                .map_err(|e| map_err("PutItem", &e))?;
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn consume_state(&self, key: Hash32, now_ms: u64) -> BoxFuture<'_, StoreResult<StateConsume>> {
-        async move {
-            let res = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(state_pk(&key)))
-                .update_expression("SET #u = :t")
-                .condition_expression("attribute_exists(pk) AND #u = :f AND #e >= :now")
-                .expression_attribute_names("#u", "used")
-                .expression_attribute_names("#e", "exp_ms")
-                .expression_attribute_values(":t", AttributeValue::Bool(true))
-                .expression_attribute_values(":f", AttributeValue::Bool(false))
-                .expression_attribute_values(":now", n(now_ms))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            match res {
-                Ok(_) => Ok(StateConsume::Consumed),
-                Err(e) => match e.as_service_error() {
-                    Some(se) if se.is_conditional_check_failed_exception() => {
-                        let item = match se {
-                            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
-                                c.item().cloned()
-                            }
-                            _ => None,
-                        };
-                        Ok(match item {
-                            None => StateConsume::Unknown,
-                            Some(i) if i.get("used").and_then(|v| v.as_bool().ok()).copied() == Some(true) => {
-                                StateConsume::AlreadyUsed
-                            }
-                            Some(_) => StateConsume::Expired,
-                        })
-                    }
-                    _ => Err(map_err("UpdateItem", &e)),
-                },
-            }
-        }
-        .boxed()
+    fn consume_state(&self, key: Hash32, expires_ms: u64) -> BoxFuture<'_, StoreResult<StateConsume>> {
+        async move { self.consume_state_attempt(key, expires_ms, &hex(&random::<16>())).await }.boxed()
     }
 
     fn set_grants(&self, grants: Vec<GrantKey>, expires_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
@@ -465,6 +465,10 @@ impl RecordStore for DynamoStore {
 
     fn ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    fn known_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
     }
 
     fn purge_expired(&self, _now_ms: u64) -> BoxFuture<'_, StoreResult<u64>> {

@@ -1,6 +1,6 @@
 //! The embedded record store: one redb file in the data directory. Every operation is one redb
-//! transaction (run on the blocking pool); the state "used" flip and grant writes happen inside
-//! write transactions, which redb serializes, so they are atomic. Commits are durable
+//! transaction (run on the blocking pool); a state's consumption (insert if absent) and grant
+//! writes happen inside write transactions, which redb serializes, so they are atomic. Commits are durable
 //! (`Durability::Immediate`). An expiry index makes the periodic sweep proportional to what expired.
 
 use std::path::Path;
@@ -11,19 +11,18 @@ use futures_util::future::BoxFuture;
 use lunasec_core::protocol::Metadata;
 use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition, WriteTransaction};
 
-use super::{GrantKey, RecordStore, StateConsume, StoreError, StoreResult, TokenRecord};
+use super::{GrantKey, PURGE_BATCH, RecordStore, StateConsume, StoreError, StoreResult, TokenRecord};
 use crate::crypto::Hash32;
 
 const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
-/// state key → `[expires_ms: u64 BE][used: u8]`
+/// state key → `[expires_ms: u64 BE][used: u8 = 1]`: only *used* states are recorded (issuing one
+/// stores nothing), until their expiry.
 const STATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("states");
 /// session hash ‖ record key ‖ grant kind code → `expires_ms`
 const GRANTS: TableDefinition<&[u8], u64> = TableDefinition::new("grants");
 /// tag (`g` grant, `s` state) ‖ `expires_ms` (big-endian) ‖ key → ()
 const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expiry");
 
-/// Most entries one sweep deletes (keeps a sweep's transaction small).
-const PURGE_BATCH: usize = 10_000;
 const RECORD_VERSION: u8 = 1;
 
 /// The redb-backed store.
@@ -231,53 +230,30 @@ impl RecordStore for EmbeddedStore {
         })
     }
 
-    fn put_state(&self, key: Hash32, expires_ms: u64) -> BoxFuture<'_, StoreResult<()>> {
-        self.blocking(move |s| {
-            s.write(|txn| {
-                let mut value = [0u8; 9];
-                value[..8].copy_from_slice(&expires_ms.to_be_bytes());
-                txn.open_table(STATES)?.insert(&key[..], &value[..])?;
-                txn.open_table(EXPIRY)?.insert(&expiry_key(b's', expires_ms, &key)[..], ())?;
-                Ok(())
-            })
-        })
-    }
-
-    fn consume_state(&self, key: Hash32, now_ms: u64) -> BoxFuture<'_, StoreResult<StateConsume>> {
+    fn consume_state(&self, key: Hash32, expires_ms: u64) -> BoxFuture<'_, StoreResult<StateConsume>> {
         self.blocking(move |s| {
             let mut txn = s.db.begin_write().map_err(failed)?;
             txn.set_durability(Durability::Immediate).map_err(failed)?;
-            let outcome = {
+            let fresh = {
                 let mut states = txn.open_table(STATES).map_err(failed)?;
-                let current = states.get(&key[..]).map_err(failed)?.map(|v| {
-                    let b = v.value();
-                    if b.len() == 9 {
-                        let mut exp = [0u8; 8];
-                        exp.copy_from_slice(&b[..8]);
-                        Some((u64::from_be_bytes(exp), b[8] != 0))
-                    } else {
-                        None
-                    }
-                });
-                match current {
-                    None => StateConsume::Unknown,
-                    Some(None) => return Err(failed("a state record is corrupt")),
-                    Some(Some((_, true))) => StateConsume::AlreadyUsed,
-                    Some(Some((exp, false))) if now_ms > exp => StateConsume::Expired,
-                    Some(Some((exp, false))) => {
-                        let mut value = [1u8; 9];
-                        value[..8].copy_from_slice(&exp.to_be_bytes());
-                        states.insert(&key[..], &value[..]).map_err(failed)?;
-                        StateConsume::Consumed
-                    }
+                if states.get(&key[..]).map_err(failed)?.is_some() {
+                    false
+                } else {
+                    let mut value = [1u8; 9];
+                    value[..8].copy_from_slice(&expires_ms.to_be_bytes());
+                    states.insert(&key[..], &value[..]).map_err(failed)?;
+                    let mut expiry = txn.open_table(EXPIRY).map_err(failed)?;
+                    expiry.insert(&expiry_key(b's', expires_ms, &key)[..], ()).map_err(failed)?;
+                    true
                 }
             };
-            if outcome == StateConsume::Consumed {
+            if fresh {
                 txn.commit().map_err(failed)?;
+                Ok(StateConsume::Consumed)
             } else {
                 txn.abort().map_err(failed)?;
+                Ok(StateConsume::AlreadyUsed)
             }
-            Ok(outcome)
         })
     }
 
@@ -302,20 +278,36 @@ impl RecordStore for EmbeddedStore {
 
     fn purge_expired(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<u64>> {
         self.blocking(move |s| {
+            // A read first: with nothing expired, no write transaction (no lock, no fsync).
+            let due = {
+                let txn = s.db.begin_read().map_err(failed)?;
+                let expiry = txn.open_table(EXPIRY).map_err(failed)?;
+                let mut due = false;
+                for tag in [b'g', b's'] {
+                    let (start, end) = (expiry_key(tag, 0, &[]), expiry_key(tag, now_ms, &[]));
+                    due |= expiry.range(&start[..]..&end[..]).map_err(failed)?.next().is_some();
+                }
+                due
+            };
+            if !due {
+                return Ok(0);
+            }
             s.write(|txn| {
                 let mut expiry = txn.open_table(EXPIRY)?;
                 let mut grants = txn.open_table(GRANTS)?;
                 let mut states = txn.open_table(STATES)?;
                 let mut n = 0u64;
+                let mut budget = PURGE_BATCH;
                 for tag in [b'g', b's'] {
                     // Strictly before now: a grant is still valid at `now == expiry`.
                     let start = expiry_key(tag, 0, &[]);
                     let end = expiry_key(tag, now_ms, &[]);
                     let doomed: Vec<Vec<u8>> = expiry
                         .range(&start[..]..&end[..])?
-                        .take(PURGE_BATCH)
+                        .take(budget)
                         .map(|r| r.map(|(k, _)| k.value().to_vec()))
                         .collect::<Result<_, _>>()?;
+                    budget -= doomed.len();
                     for k in doomed {
                         expiry.remove(&k[..])?;
                         let exp = u64::from_be_bytes(k[1..9].try_into().unwrap_or_default());
@@ -370,16 +362,14 @@ mod tests {
         s.set_grants(vec![g], 5_000).await.unwrap();
         assert_eq!(s.grant_expiries(vec![g]).await.unwrap(), vec![Some(5_000)]);
 
-        s.put_state([7; 32], 2_000).await.unwrap();
-        assert_eq!(s.consume_state([8; 32], 0).await.unwrap(), StateConsume::Unknown);
-        assert_eq!(s.consume_state([7; 32], 2_001).await.unwrap(), StateConsume::Expired);
         assert_eq!(s.consume_state([7; 32], 2_000).await.unwrap(), StateConsume::Consumed);
         assert_eq!(s.consume_state([7; 32], 2_000).await.unwrap(), StateConsume::AlreadyUsed);
+        assert_eq!(s.counts().unwrap(), (1, 1, 1));
 
         // At 3_000: the state (2_000) goes, the replaced grant (now 5_000) stays.
         assert_eq!(s.purge_expired(3_000).await.unwrap(), 1);
         assert_eq!(s.grant_expiries(vec![g]).await.unwrap(), vec![Some(5_000)]);
-        assert_eq!(s.consume_state([7; 32], 0).await.unwrap(), StateConsume::Unknown);
+        assert_eq!(s.counts().unwrap(), (1, 0, 1));
         assert_eq!(s.purge_expired(5_000).await.unwrap(), 0, "valid at now == expiry");
         assert_eq!(s.purge_expired(5_001).await.unwrap(), 1);
         assert_eq!(s.grant_expiries(vec![g]).await.unwrap(), vec![None]);
@@ -390,11 +380,35 @@ mod tests {
     #[tokio::test]
     async fn state_consume_is_single_use_under_concurrency() {
         let (s, dir) = temp_store();
-        s.put_state([4; 32], u64::MAX).await.unwrap();
-        let tries: Vec<_> = (0..16).map(|_| s.consume_state([4; 32], 1)).collect();
+        let tries: Vec<_> = (0..16).map(|_| s.consume_state([4; 32], u64::MAX)).collect();
         let results = futures_util::future::join_all(tries).await;
         let consumed = results.iter().filter(|r| **r == Ok(StateConsume::Consumed)).count();
         assert_eq!(consumed, 1);
+        assert!(results.iter().all(|r| matches!(r, Ok(StateConsume::Consumed | StateConsume::AlreadyUsed))));
+        drop(s);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn purge_deletes_in_bounded_batches() {
+        let (s, dir) = temp_store();
+        let total = PURGE_BATCH + PURGE_BATCH / 2;
+        s.write(|txn| {
+            let mut states = txn.open_table(STATES)?;
+            let mut expiry = txn.open_table(EXPIRY)?;
+            for i in 0..total {
+                let mut key = [0u8; 32];
+                key[..8].copy_from_slice(&u64::try_from(i).unwrap().to_be_bytes());
+                states.insert(&key[..], &[1u8; 9][..])?;
+                expiry.insert(&expiry_key(b's', 10, &key)[..], ())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.purge_expired(11).await.unwrap(), u64::try_from(PURGE_BATCH).unwrap(), "a full batch");
+        assert_eq!(s.purge_expired(11).await.unwrap(), u64::try_from(total - PURGE_BATCH).unwrap(), "a short one");
+        assert_eq!(s.purge_expired(11).await.unwrap(), 0);
+        assert_eq!(s.counts().unwrap(), (0, 0, 0));
         drop(s);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -73,17 +73,13 @@ impl From<GrantType> for GrantKind {
     }
 }
 
-/// Outcome of consuming a session `state`.
+/// Outcome of recording a session `state`'s consumption.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateConsume {
-    /// It existed, was unused and unexpired; it is now marked used.
+    /// First use: its consumption is now recorded.
     Consumed,
-    /// Never recorded (or already cleaned up).
-    Unknown,
     /// Already used once: a replay.
     AlreadyUsed,
-    /// Recorded but past its expiry.
-    Expired,
 }
 
 /// A storage failure. Both kinds are worth retrying; `Unavailable` is the transient kind
@@ -115,11 +111,11 @@ pub trait RecordStore: Send + Sync + 'static {
     /// Replaces a token's metadata; `false` when there is no such token.
     fn set_metadata(&self, key: Hash32, metadata: Metadata) -> BoxFuture<'_, StoreResult<bool>>;
 
-    /// Records an unused session state expiring at `expires_ms`.
-    fn put_state(&self, key: Hash32, expires_ms: u64) -> BoxFuture<'_, StoreResult<()>>;
-
-    /// Atomically marks a state used if it exists, is unused and `now_ms <= expiry`.
-    fn consume_state(&self, key: Hash32, now_ms: u64) -> BoxFuture<'_, StoreResult<StateConsume>>;
+    /// Records that the session state named `key` (valid until `expires_ms`) has been used: a
+    /// conditional insert, so of several concurrent or repeated calls exactly one sees
+    /// [`StateConsume::Consumed`]. Issuing a state stores nothing (it is authenticated by its MAC,
+    /// checked by the caller); only its consumption is kept, until its expiry.
+    fn consume_state(&self, key: Hash32, expires_ms: u64) -> BoxFuture<'_, StoreResult<StateConsume>>;
 
     /// Creates or replaces grants, all expiring at `expires_ms`.
     fn set_grants(&self, grants: Vec<GrantKey>, expires_ms: u64) -> BoxFuture<'_, StoreResult<()>>;
@@ -128,14 +124,24 @@ pub trait RecordStore: Send + Sync + 'static {
     /// expired grants: the caller compares with the clock.
     fn grant_expiries(&self, grants: Vec<GrantKey>) -> BoxFuture<'_, StoreResult<Vec<Option<u64>>>>;
 
-    /// Deletes expired grants and states (the embedded store's sweep; a no-op where TTL does it).
+    /// Deletes a bounded batch of expired grants and used states; returns how many. The caller
+    /// repeats while a batch comes back full ([`PURGE_BATCH`]). A no-op where TTL does it.
     fn purge_expired(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<u64>>;
 
     /// Whether the store was reachable at its last check (`/ready`). The embedded store always is.
     fn ready(&self) -> bool {
         true
     }
+
+    /// Whether the store's last check *failed* (known to be down; not merely unchecked yet).
+    /// `/session/ensure` then answers 503 rather than start a session that cannot be created.
+    fn known_down(&self) -> bool {
+        false
+    }
 }
+
+/// Most entries one [`RecordStore::purge_expired`] call deletes (keeps a transaction small).
+pub const PURGE_BATCH: usize = 10_000;
 
 /// Milliseconds since the epoch.
 #[must_use]

@@ -247,3 +247,73 @@ async fn ready_follows_the_table_and_the_bucket() {
     wait_ready_until(&waiting, "the first ready too", Duration::from_mins(1), |r| r.status == 200).await;
     assert_eq!(waiting.post("/tokenize", Some(&waiting.app_jwt()), &json!({})).await.status, 200);
 }
+
+/// State consumption on DynamoDB is idempotent under the SDK's retries: a retried `PutItem` whose
+/// first response was lost finds its own item (same attempt id) and counts as consumed; any other
+/// attempt is a replay.
+#[tokio::test]
+async fn dynamodb_state_consumption_is_idempotent_per_attempt() {
+    use lunasec_tokenizer::store::dynamo::DynamoStore;
+    use lunasec_tokenizer::store::{RecordStore as _, StateConsume, after_ms, now_ms};
+    let Some(ep) = endpoint() else { return };
+    let keys = default_keyset();
+    let jwks = JwksServer::start(keys.jwks_json()).await;
+    let n = names();
+    let h = start(&ep, &n, &jwks).await; // creates the table
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-west-2"))
+        .endpoint_url(&ep)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let store = DynamoStore::new(client.clone(), n.table.clone());
+    let state_items = || async {
+        let out = client
+            .scan()
+            .table_name(&n.table)
+            .filter_expression("begins_with(pk, :s)")
+            .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("s#".into()))
+            .consistent_read(true)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .unwrap();
+        assert!(out.last_evaluated_key.is_none(), "a small table scans in one page");
+        out.count
+    };
+    let exp = after_ms(now_ms(), Duration::from_mins(15));
+
+    let key = random_bytes(32).try_into().unwrap();
+    assert_eq!(store.consume_state_attempt(key, exp, "attempt-1").await.unwrap(), StateConsume::Consumed);
+    // The SDK's retry of that same call (its response lost): still ours, still consumed.
+    assert_eq!(store.consume_state_attempt(key, exp, "attempt-1").await.unwrap(), StateConsume::Consumed);
+    // Any other attempt, or a fresh call, is a replay.
+    assert_eq!(store.consume_state_attempt(key, exp, "attempt-2").await.unwrap(), StateConsume::AlreadyUsed);
+    assert_eq!(store.consume_state(key, exp).await.unwrap(), StateConsume::AlreadyUsed);
+    // A fresh call on an unused key consumes it; of concurrent fresh calls exactly one wins.
+    let fresh = random_bytes(32).try_into().unwrap();
+    let tries: Vec<_> = (0..8).map(|_| store.consume_state(fresh, exp)).collect();
+    let results = futures_util::future::join_all(tries).await;
+    assert_eq!(results.iter().filter(|r| **r == Ok(StateConsume::Consumed)).count(), 1, "{results:?}");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    assert_eq!(state_items().await, 2);
+
+    // Through HTTP: ensure puts nothing in DynamoDB either; only the consumption is recorded.
+    let mut state = String::new();
+    for _ in 0..20 {
+        let r = h.get("/session/ensure", &[]).await;
+        assert_eq!(r.status, 302);
+        state = cookie_value(&r.set_cookies(), "state").unwrap();
+    }
+    assert_eq!(state_items().await, 2, "ensure wrote to the table");
+    let jwt = h.user_jwt("ddb-idem");
+    let path = format!("/session/create?state={state}&openid_token={jwt}");
+    let cookie = format!("state={state}");
+    assert_eq!(h.get(&path, &[("cookie", cookie.as_str())]).await.status, 200);
+    assert_eq!(state_items().await, 3);
+    let replay = h.get(&path, &[("cookie", cookie.as_str())]).await;
+    assert_eq!(replay.error_name(), "stateInvalid");
+    assert!(replay.body["error"]["message"].as_str().unwrap().contains("already been used"));
+}

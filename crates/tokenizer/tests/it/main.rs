@@ -2,10 +2,12 @@
 
 mod common;
 mod frame;
+mod limits;
 mod localstack;
 mod ready;
 mod refusals;
 mod robustness;
 mod session;
+mod state;
 mod stolen;
 mod tokens;
