@@ -38,18 +38,11 @@ const RUNS = Number(process.env.BENCH_FRAME_RUNS || 20);
 const WARMUP = Number(process.env.BENCH_FRAME_WARMUP || 3);
 const COLD = Number(process.env.BENCH_FRAME_COLD || 5);
 const TARGETS = { ready: 100, tokenize: 30 }; // ms, p50, frame-token mode (the issue's targets)
-const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-// The same flags as test-support/browsers.js (../shared/notes/browser-sessions.md); nothing relaxed.
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+// The browser suites' Chromium and flags (../shared/notes/browser-sessions.md); nothing relaxed.
+const browsers = require('../test-support/browsers');
+
+const CHROMIUM_BIN = process.env.CHROMIUM_BIN || browsers.CHROMIUM_BIN;
+const { CHROMIUM_FLAGS } = browsers;
 const CALL_TIMEOUT = 30000;
 
 // ---- statistics --------------------------------------------------------------------------------

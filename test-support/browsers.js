@@ -29,9 +29,9 @@
 // last resort).
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { freePort } = require('./stack');
 
 const ENGINES = ['chromium', 'firefox', 'webkit'];
 const DEFAULT_TIMEOUT = 10000;
@@ -62,16 +62,6 @@ process.once('exit', () => {
   }
 });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -810,4 +800,4 @@ async function launchEngine(name, options = {}) {
   };
 }
 
-module.exports = { launchEngine, ENGINES, DEFAULT_TIMEOUT };
+module.exports = { launchEngine, ENGINES, DEFAULT_TIMEOUT, CHROMIUM_BIN, CHROMIUM_FLAGS };
