@@ -1,13 +1,21 @@
 //! Configuration from flags and environment variables (the original tokenizer's names where they
-//! exist). [`Args`] is what clap parses (every value a string, so that all problems can be
-//! collected); [`Config::from_args`] validates it and reports every problem at once.
+//! exist).
+//!
+//! Every option is typed and parsed once, by the value parser named on its field in [`Args`].
+//! Those parsers never fail: each yields a [`Checked`] value, the parsed value or the problems with
+//! it (naming the flag or environment variable it came from), so that clap does not stop at the
+//! first bad value. [`Config::from_args`] then collects the problems of every option, applies the
+//! rules across options, and reports every problem at once.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use clap::Parser;
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::parser::ValueSource;
+use clap::{Arg, Command, Parser, ValueEnum};
 use lunasec_core::{DEFAULT_KID, VerifyingKeys, parse_go_duration};
 use reqwest::Url;
 
@@ -27,57 +35,44 @@ Quick start (no services at all):
 Logs go to stderr; level from TOKENIZER_LOG or RUST_LOG (default info). No token, JWT, key, cookie,
 session id or plaintext is ever logged.";
 
-/// Command-line flags and environment variables.
+// ---------------------------------------------------------------------------------------------
+// The options
+
+/// Command-line flags and environment variables, each parsed into its type (see the module docs).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "lunasec-tokenizer", version, about = ABOUT, long_about = format!("{ABOUT}\n\n{LONG_ABOUT_TAIL}"))]
 pub struct Args {
     /// Address and port to listen on.
-    #[arg(long, env = "TOKENIZER_HTTP_ADDR", default_value = "127.0.0.1:37766", value_name = "ADDR:PORT")]
-    pub http_addr: String,
+    #[arg(long, env = "TOKENIZER_HTTP_ADDR", default_value = "127.0.0.1:37766", value_name = "ADDR:PORT",
+          value_parser = check(socket_addr))]
+    pub http_addr: Checked<SocketAddr>,
 
     /// Base URL where browsers and the SDK reach this tokenizer (used in embedded blob URLs).
     /// Default: http://<the listening address>.
-    #[arg(long, env = "TOKENIZER_PUBLIC_URL", value_name = "URL")]
-    pub public_url: Option<String>,
+    #[arg(long, env = "TOKENIZER_PUBLIC_URL", value_name = "URL", value_parser = check(base_url))]
+    pub public_url: Option<Checked<String>>,
 
-    /// URL of the application's JWKS (normally <app backend>/.lunasec/jwks.json). Fetched at start
-    /// with retries (the app may start later), refreshed periodically and on an unknown kid.
-    /// Exactly one of this and --session-public-key is required.
-    #[arg(long, env = "SESSION_JWKS_URL", value_name = "URL")]
-    pub session_jwks_url: Option<String>,
-
-    /// The application's RSA public key as PEM text (or base64 of the PEM), instead of a JWKS URL.
-    #[arg(long, env = "SESSION_PUBLIC_KEY", value_name = "PEM", hide_env_values = true)]
-    pub session_public_key: Option<String>,
-
-    /// Key id the --session-public-key is filed under (JWTs without kid use the default too).
-    #[arg(long, env = "SESSION_PUBLIC_KEY_KID", default_value = DEFAULT_KID, value_name = "KID")]
-    pub session_public_key_kid: String,
-
-    /// How often the JWKS is refetched (Go duration syntax).
-    #[arg(long, env = "SESSION_JWKS_REFRESH", default_value = "5m", value_name = "DURATION")]
-    pub session_jwks_refresh: String,
-
-    /// Least time between two on-demand JWKS fetches triggered by an unknown kid.
-    #[arg(long, env = "SESSION_JWKS_MIN_REFETCH", default_value = "10s", value_name = "DURATION")]
-    pub session_jwks_min_refetch: String,
+    #[command(flatten)]
+    pub session: SessionArgs,
 
     /// Where /session/ensure sends the browser: JSON {"name":{"url":"http://localhost:3001","default":true}}.
     /// The app's Express plugin answers <url>/.lunasec/secure-frame.
-    #[arg(long, env = "AUTH_PROVIDERS", value_name = "JSON")]
-    pub auth_providers: Option<String>,
+    #[arg(long, env = "AUTH_PROVIDERS", value_name = "JSON", value_parser = check(auth_providers))]
+    pub auth_providers: Option<Checked<AuthProviders>>,
 
     /// Comma-separated origins allowed by CORS, with credentials (e.g. `http://localhost:3000`).
-    #[arg(long, env = "APPLICATION_FRONT_END", value_name = "ORIGINS")]
-    pub application_front_end: Option<String>,
+    #[arg(long, env = "APPLICATION_FRONT_END", value_name = "ORIGINS", value_parser = check(origins))]
+    pub application_front_end: Option<Checked<Vec<HeaderValue>>>,
 
     /// Grant lifetime when /grant/set names none (Go duration syntax).
-    #[arg(long, env = "GRANT_DEFAULT_DURATION", default_value = "15m", value_name = "DURATION")]
-    pub grant_default_duration: String,
+    #[arg(long, env = "GRANT_DEFAULT_DURATION", default_value = "15m", value_name = "DURATION",
+          value_parser = check(duration))]
+    pub grant_default_duration: Checked<Duration>,
 
     /// Longest grant /grant/set accepts; longer requests are refused with 400.
-    #[arg(long, env = "GRANT_MAXIMUM_DURATION", default_value = "1h", value_name = "DURATION")]
-    pub grant_maximum_duration: String,
+    #[arg(long, env = "GRANT_MAXIMUM_DURATION", default_value = "1h", value_name = "DURATION",
+          value_parser = check(duration))]
+    pub grant_maximum_duration: Checked<Duration>,
 
     /// Directory for the embedded store, the embedded blobs and (in dev mode) the generated secret.
     #[arg(long, env = "TOKENIZER_DATA_DIR", default_value = "./.lunasec-tokenizer", value_name = "DIR")]
@@ -85,89 +80,33 @@ pub struct Args {
 
     /// Secret (at least 32 bytes) from which every tokenizer key is derived. Required outside dev
     /// mode; every tokenizer sharing a store must use the same one. Losing it loses all data.
-    #[arg(long, env = "TOKENIZER_SECRET", value_name = "SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    #[arg(long, env = "TOKENIZER_SECRET", value_name = "SECRET", hide_env_values = true, value_parser = SecretParser)]
+    pub secret: Option<Checked<Secret>>,
 
     /// Dev mode: a missing `TOKENIZER_SECRET` is generated once and kept in `<data dir>/tokenizer-secret` (0600).
     #[arg(long)]
     pub dev: bool,
 
-    /// `dev` is the same as --dev; anything else (e.g. `production`) is not dev mode.
-    #[arg(long = "env", env = "TOKENIZER_ENV", value_name = "ENV")]
-    pub tokenizer_env: Option<String>,
+    /// `dev` is the same as --dev; `production` (or empty) is not dev mode.
+    #[arg(long = "env", env = "TOKENIZER_ENV", value_name = "ENV", value_parser = check_deploy_env())]
+    pub tokenizer_env: Option<Checked<DeployEnv>>,
 
-    /// Record store: `embedded` (a file in the data dir; one tokenizer) or `dynamodb` (several).
-    #[arg(long, env = "STORAGE_BACKEND", default_value = "embedded", value_name = "embedded|dynamodb")]
-    pub storage_backend: String,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 
-    /// DynamoDB table for records, states and grants (hash key `pk`, string; TTL attribute `ttl`).
-    #[arg(long, env = "DYNAMODB_TABLE", default_value = "lunasec-tokenizer", value_name = "NAME")]
-    pub dynamodb_table: String,
+    #[command(flatten)]
+    pub ciphertext: CiphertextArgs,
 
-    /// Create the DynamoDB table (on demand billing, TTL enabled) at start if missing.
-    #[arg(long, env = "DYNAMODB_CREATE_TABLE", value_name = "BOOL", default_value = "false")]
-    pub dynamodb_create_table: String,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 
-    /// Ciphertext store: `embedded` (blob URLs served by this tokenizer) or `s3`.
-    #[arg(long, env = "CIPHERTEXT_BACKEND", default_value = "embedded", value_name = "embedded|s3")]
-    pub ciphertext_backend: String,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
-    /// S3 bucket for ciphertext (required with --ciphertext-backend s3).
-    #[arg(long, env = "CIPHERTEXT_VAULT_S3_BUCKET", value_name = "BUCKET")]
-    pub s3_bucket: Option<String>,
-
-    /// Create the S3 bucket at start if missing.
-    #[arg(long, env = "S3_CREATE_BUCKET", value_name = "BOOL", default_value = "false")]
-    pub s3_create_bucket: String,
-
-    /// Endpoint override for S3 and DynamoDB (LocalStack, e.g. http://127.0.0.1:4566): path-style
-    /// S3, and credentials test/test unless `AWS_ACCESS_KEY_ID` is set.
-    #[arg(long, env = "LOCALSTACK_URL", value_name = "URL")]
-    pub localstack_url: Option<String>,
-
-    /// AWS region of the bucket and table. Credentials come from the usual AWS chain.
-    #[arg(long, env = "AWS_REGION", default_value = "us-west-2", value_name = "REGION")]
-    pub aws_region: String,
-
-    /// Largest object the embedded blob store accepts (bytes, or with KiB/MiB/GiB).
-    #[arg(long, env = "BLOB_MAX_SIZE", default_value = "100MiB", value_name = "SIZE")]
-    pub blob_max_size: String,
-
-    /// Embedded blob uploads slower than this are cut off (`408`, the partial file is removed):
-    /// at least this many bytes (or KiB/MiB) must arrive in every --blob-min-upload-window.
-    #[arg(long, env = "BLOB_MIN_UPLOAD_RATE", default_value = "16KiB", value_name = "SIZE")]
-    pub blob_min_upload_rate: String,
-
-    /// The window of --blob-min-upload-rate (Go duration syntax).
-    #[arg(long, env = "BLOB_MIN_UPLOAD_WINDOW", default_value = "10s", value_name = "DURATION")]
-    pub blob_min_upload_window: String,
-
-    /// A connection must send a request's complete headers within this time, else it is closed.
-    #[arg(long, env = "TOKENIZER_HEADER_READ_TIMEOUT", default_value = "10s", value_name = "DURATION")]
-    pub header_read_timeout: String,
-
-    /// Longest time a request may take, blob transfers excepted (`503` with Retry-After).
-    #[arg(long, env = "TOKENIZER_REQUEST_TIMEOUT", default_value = "30s", value_name = "DURATION")]
-    pub request_timeout: String,
-
-    /// Open connections at most; a connection over the cap is answered `503` (Retry-After) and
-    /// closed. Keep it below the process's file-descriptor limit (`ulimit -n`).
-    #[arg(long, env = "TOKENIZER_MAX_CONNECTIONS", default_value = "4096", value_name = "N")]
-    pub max_connections: String,
-
-    /// Requests in progress at most (`/health` and `/ready` excepted); more are answered `503`
-    /// with Retry-After at once.
-    #[arg(long, env = "TOKENIZER_MAX_CONCURRENT_REQUESTS", default_value = "512", value_name = "N")]
-    pub max_concurrent_requests: String,
-
-    /// On SIGTERM/SIGINT, in-flight requests get this long to finish; then open connections are
-    /// dropped and the process exits.
-    #[arg(long, env = "TOKENIZER_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION")]
-    pub shutdown_grace: String,
-
-    /// Log format: `compact` (human) or `json`.
-    #[arg(long, env = "TOKENIZER_LOG_FORMAT", default_value = "compact", value_name = "compact|json")]
-    pub log_format: String,
+    /// Log format.
+    #[arg(long, env = "TOKENIZER_LOG_FORMAT", default_value = "compact", value_name = "FORMAT",
+          value_parser = check_enum::<LogFormat>())]
+    pub log_format: Checked<LogFormat>,
 
     /// Development of the secure frame only: serve `frame.js` and `frame.css` from this directory,
     /// re-read on every request, instead of the copies compiled into the binary. Refused outside
@@ -175,6 +114,613 @@ pub struct Args {
     #[arg(long, env = "LUNASEC_FRAME_ASSETS_DIR", value_name = "DIR", hide = true)]
     pub frame_assets_dir: Option<PathBuf>,
 }
+
+/// Where the application's public keys come from (part of [`Args`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionArgs {
+    /// URL of the application's JWKS (normally <app backend>/.lunasec/jwks.json). Fetched at start
+    /// with retries (the app may start later), refreshed periodically and on an unknown kid.
+    /// Exactly one of this and --session-public-key is required.
+    #[arg(long, env = "SESSION_JWKS_URL", value_name = "URL", value_parser = check(base_url))]
+    pub session_jwks_url: Option<Checked<String>>,
+
+    /// The application's RSA public key as PEM text (or base64 of the PEM), instead of a JWKS URL.
+    #[arg(long, env = "SESSION_PUBLIC_KEY", value_name = "PEM", hide_env_values = true, allow_hyphen_values = true,
+          value_parser = check(public_key))]
+    pub session_public_key: Option<Checked<PublicKeyPem>>,
+
+    /// Key id the --session-public-key is filed under (JWTs without kid use the default too).
+    #[arg(long, env = "SESSION_PUBLIC_KEY_KID", default_value = DEFAULT_KID, value_name = "KID")]
+    pub session_public_key_kid: String,
+
+    /// How often the JWKS is refetched (Go duration syntax).
+    #[arg(long, env = "SESSION_JWKS_REFRESH", default_value = "5m", value_name = "DURATION",
+          value_parser = check(duration))]
+    pub session_jwks_refresh: Checked<Duration>,
+
+    /// Least time between two on-demand JWKS fetches triggered by an unknown kid.
+    #[arg(long, env = "SESSION_JWKS_MIN_REFETCH", default_value = "10s", value_name = "DURATION",
+          value_parser = check(duration))]
+    pub session_jwks_min_refetch: Checked<Duration>,
+}
+
+impl SessionArgs {
+    fn take(self, p: &mut Vec<String>) -> Option<SessionKeySource> {
+        match (self.session_jwks_url.is_some(), self.session_public_key.is_some()) {
+            (true, true) => p.push("set only one of SESSION_JWKS_URL and SESSION_PUBLIC_KEY".to_owned()),
+            (false, false) => p.push(
+                "SESSION_JWKS_URL (e.g. http://localhost:3001/.lunasec/jwks.json) or SESSION_PUBLIC_KEY is required"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+        let values = (
+            self.session_jwks_url.take(p),
+            self.session_public_key.take(p),
+            self.session_jwks_refresh.take(p),
+            self.session_jwks_min_refetch.take(p),
+        );
+        match values {
+            (Some(url), None, Some(refresh), Some(min_refetch)) => {
+                Some(SessionKeySource::Jwks { url, refresh, min_refetch })
+            }
+            (None, Some(PublicKeyPem(pem)), ..) => {
+                VerifyingKeys::from_public_pem(self.session_public_key_kid.trim(), &pem)
+                    .map_err(|_| p.push("SESSION_PUBLIC_KEY is not an RSA public key PEM".to_owned()))
+                    .ok()
+                    .map(|k| SessionKeySource::Fixed(Box::new(k)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The record store (part of [`Args`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StorageArgs {
+    /// Record store: `embedded` (a file in the data dir; one tokenizer) or `dynamodb` (several).
+    #[arg(long, env = "STORAGE_BACKEND", default_value = "embedded", value_name = "KIND",
+          value_parser = check_enum::<StorageBackend>())]
+    pub storage_backend: Checked<StorageBackend>,
+
+    /// DynamoDB table for records, states and grants (hash key `pk`, string; TTL attribute `ttl`).
+    #[arg(long, env = "DYNAMODB_TABLE", default_value = "lunasec-tokenizer", value_name = "NAME",
+          value_parser = check(dynamodb_table))]
+    pub dynamodb_table: Checked<String>,
+
+    /// Create the DynamoDB table (on demand billing, TTL enabled) at start if missing.
+    #[arg(long, env = "DYNAMODB_CREATE_TABLE", value_name = "BOOL", default_value = "false",
+          num_args = 0..=1, default_missing_value = "true", value_parser = check(boolean))]
+    pub dynamodb_create_table: Checked<bool>,
+}
+
+impl StorageArgs {
+    fn take(self, p: &mut Vec<String>) -> Option<StorageConfig> {
+        match (self.storage_backend.take(p), self.dynamodb_table.take(p), self.dynamodb_create_table.take(p)) {
+            (Some(StorageBackend::Embedded), ..) => Some(StorageConfig::Embedded),
+            (Some(StorageBackend::DynamoDb), Some(table), Some(create_table)) => {
+                Some(StorageConfig::DynamoDb { table, create_table })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The ciphertext store (part of [`Args`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CiphertextArgs {
+    /// Ciphertext store: `embedded` (blob URLs served by this tokenizer) or `s3`.
+    #[arg(long, env = "CIPHERTEXT_BACKEND", default_value = "embedded", value_name = "KIND",
+          value_parser = check_enum::<CiphertextBackend>())]
+    pub ciphertext_backend: Checked<CiphertextBackend>,
+
+    /// S3 bucket for ciphertext (required with --ciphertext-backend s3).
+    #[arg(long, env = "CIPHERTEXT_VAULT_S3_BUCKET", value_name = "BUCKET", value_parser = check(non_empty))]
+    pub s3_bucket: Option<Checked<String>>,
+
+    /// Create the S3 bucket at start if missing.
+    #[arg(long, env = "S3_CREATE_BUCKET", value_name = "BOOL", default_value = "false",
+          num_args = 0..=1, default_missing_value = "true", value_parser = check(boolean))]
+    pub s3_create_bucket: Checked<bool>,
+
+    /// Largest object the embedded blob store accepts (bytes, or with KiB/MiB/GiB).
+    #[arg(long, env = "BLOB_MAX_SIZE", default_value = "100MiB", value_name = "SIZE", value_parser = check(positive_size))]
+    pub blob_max_size: Checked<u64>,
+}
+
+impl CiphertextArgs {
+    fn take(self, p: &mut Vec<String>) -> Option<CiphertextConfig> {
+        let backend = self.ciphertext_backend.take(p);
+        if backend == Some(CiphertextBackend::S3) && self.s3_bucket.is_none() {
+            p.push("CIPHERTEXT_VAULT_S3_BUCKET is required with CIPHERTEXT_BACKEND=s3".to_owned());
+        }
+        match (backend, self.s3_bucket.take(p), self.s3_create_bucket.take(p), self.blob_max_size.take(p)) {
+            (Some(CiphertextBackend::Embedded), .., Some(max_size)) => Some(CiphertextConfig::Embedded { max_size }),
+            (Some(CiphertextBackend::S3), Some(bucket), Some(create_bucket), _) => {
+                Some(CiphertextConfig::S3 { bucket, create_bucket })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// AWS client settings (part of [`Args`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AwsArgs {
+    /// Endpoint override for S3 and DynamoDB (LocalStack, e.g. http://127.0.0.1:4566): path-style
+    /// S3, and credentials test/test unless `AWS_ACCESS_KEY_ID` is set.
+    #[arg(long, env = "LOCALSTACK_URL", value_name = "URL", value_parser = check(base_url))]
+    pub localstack_url: Option<Checked<String>>,
+
+    /// AWS region of the bucket and table. Credentials come from the usual AWS chain.
+    #[arg(long, env = "AWS_REGION", default_value = "us-west-2", value_name = "REGION", value_parser = check(non_empty))]
+    pub aws_region: Checked<String>,
+}
+
+impl AwsArgs {
+    fn take(self, p: &mut Vec<String>) -> Option<AwsConfig> {
+        let (endpoint, region) = (self.localstack_url.take(p), self.aws_region.take(p)?);
+        let static_credentials = (endpoint.is_some() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none())
+            .then(|| ("test".to_owned(), "test".to_owned()));
+        Some(AwsConfig { region, endpoint, static_credentials })
+    }
+}
+
+/// The options of [`Limits`] (part of [`Args`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Embedded blob uploads slower than this are cut off (`408`, the partial file is removed):
+    /// at least this many bytes (or KiB/MiB) must arrive in every --blob-min-upload-window.
+    /// 0 disables the check.
+    #[arg(long, env = "BLOB_MIN_UPLOAD_RATE", default_value = "16KiB", value_name = "SIZE", value_parser = check(size))]
+    pub blob_min_upload_rate: Checked<u64>,
+
+    /// The window of --blob-min-upload-rate (Go duration syntax).
+    #[arg(long, env = "BLOB_MIN_UPLOAD_WINDOW", default_value = "10s", value_name = "DURATION",
+          value_parser = check(duration))]
+    pub blob_min_upload_window: Checked<Duration>,
+
+    /// A connection must send a request's complete headers within this time, else it is closed.
+    #[arg(long, env = "TOKENIZER_HEADER_READ_TIMEOUT", default_value = "10s", value_name = "DURATION",
+          value_parser = check(duration))]
+    pub header_read_timeout: Checked<Duration>,
+
+    /// Longest time a request may take, blob transfers excepted (`503` with Retry-After).
+    #[arg(long, env = "TOKENIZER_REQUEST_TIMEOUT", default_value = "30s", value_name = "DURATION",
+          value_parser = check(duration))]
+    pub request_timeout: Checked<Duration>,
+
+    /// Open connections at most; a connection over the cap is answered `503` (Retry-After) and
+    /// closed. Keep it below the process's file-descriptor limit (`ulimit -n`).
+    #[arg(long, env = "TOKENIZER_MAX_CONNECTIONS", default_value = "4096", value_name = "N", value_parser = check(count))]
+    pub max_connections: Checked<usize>,
+
+    /// Requests in progress at most (`/health` and `/ready` excepted); more are answered `503`
+    /// with Retry-After at once.
+    #[arg(long, env = "TOKENIZER_MAX_CONCURRENT_REQUESTS", default_value = "512", value_name = "N",
+          value_parser = check(count))]
+    pub max_concurrent_requests: Checked<usize>,
+
+    /// On SIGTERM/SIGINT, in-flight requests get this long to finish; then open connections are
+    /// dropped and the process exits.
+    #[arg(long, env = "TOKENIZER_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
+          value_parser = check(duration))]
+    pub shutdown_grace: Checked<Duration>,
+}
+
+impl LimitArgs {
+    fn take(self, p: &mut Vec<String>) -> Option<Limits> {
+        let values = (
+            self.header_read_timeout.take(p),
+            self.request_timeout.take(p),
+            self.max_connections.take(p),
+            self.max_concurrent_requests.take(p),
+            self.blob_min_upload_rate.take(p),
+            self.blob_min_upload_window.take(p),
+            self.shutdown_grace.take(p),
+        );
+        let (
+            Some(header_read_timeout),
+            Some(request_timeout),
+            Some(max_connections),
+            Some(max_concurrent_requests),
+            Some(blob_min_rate_bytes),
+            Some(blob_min_rate_window),
+            Some(shutdown_grace),
+        ) = values
+        else {
+            return None;
+        };
+        Some(Limits {
+            header_read_timeout,
+            request_timeout,
+            max_connections,
+            max_concurrent_requests,
+            blob_min_rate_bytes,
+            blob_min_rate_window,
+            shutdown_grace,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Compact,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageBackend {
+    Embedded,
+    #[value(name = "dynamodb")]
+    DynamoDb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiphertextBackend {
+    Embedded,
+    S3,
+}
+
+/// `TOKENIZER_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeployEnv {
+    #[value(alias = "development")]
+    Dev,
+    #[value(alias = "prod")]
+    Production,
+}
+
+/// `SESSION_PUBLIC_KEY`: PEM text of an RSA public key (checked to be one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyPem(pub String);
+
+/// The tokenizer secret's bytes (never shown by `Debug`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// `AUTH_PROVIDERS`: the providers, and which one is the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthProviders {
+    pub list: Vec<AuthProvider>,
+    /// Index into `list`.
+    pub default: Option<usize>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checked values and the value parsers that produce them
+
+/// One option's value as its parser left it: the value, or the problems with it (whole lines that
+/// name the flag or environment variable the value came from, and never quote a secret).
+#[derive(Debug, Clone)]
+pub struct Checked<T>(Result<T, Vec<String>>);
+
+impl<T> Checked<T> {
+    /// The value, if it parsed.
+    #[must_use]
+    pub fn value(&self) -> Option<&T> {
+        self.0.as_ref().ok()
+    }
+
+    /// The problems with the value (empty if it parsed).
+    #[must_use]
+    pub fn problems(&self) -> &[String] {
+        self.0.as_ref().err().map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Takes the value out of a [`Checked`] option, adding its problems to `problems`.
+pub trait Take {
+    type Value;
+    /// `None` when the value had problems (they are added to `problems`) or, for an optional
+    /// option, when it was not given.
+    fn take(self, problems: &mut Vec<String>) -> Option<Self::Value>;
+}
+
+impl<T> Take for Checked<T> {
+    type Value = T;
+    fn take(self, problems: &mut Vec<String>) -> Option<T> {
+        self.0.map_err(|ps| problems.extend(ps)).ok()
+    }
+}
+
+impl<T> Take for Option<Checked<T>> {
+    type Value = T;
+    fn take(self, problems: &mut Vec<String>) -> Option<T> {
+        self.and_then(|c| c.take(problems))
+    }
+}
+
+/// What a value parser says: the value, or what is wrong with it, each problem worded to follow
+/// the option's name ("must be …", "entry … must be …", or ": …").
+type Parsed<T> = Result<T, Vec<String>>;
+
+fn bad<T>(problem: impl Into<String>) -> Parsed<T> {
+    Err(vec![problem.into()])
+}
+
+/// How a problem names the option: the flag when the value came from the command line, else the
+/// environment variable.
+fn option_name(arg: Option<&Arg>, source: ValueSource) -> String {
+    let Some(arg) = arg else { return "a value".to_owned() };
+    let env = arg.get_env().and_then(OsStr::to_str);
+    match (source, arg.get_long(), env) {
+        (ValueSource::CommandLine, Some(long), _) | (_, Some(long), None) => format!("--{long}"),
+        (_, _, Some(env)) => env.to_owned(),
+        (_, None, None) => arg.get_id().to_string(),
+    }
+}
+
+fn name_problems<T>(parsed: Parsed<T>, arg: Option<&Arg>, source: ValueSource) -> Checked<T> {
+    Checked(parsed.map_err(|problems| {
+        let name = option_name(arg, source);
+        problems
+            .into_iter()
+            .map(|p| if p.starts_with(':') { format!("{name}{p}") } else { format!("{name} {p}") })
+            .collect()
+    }))
+}
+
+/// A clap value parser that never fails: it runs `parse` on the trimmed text and yields a
+/// [`Checked`] value.
+pub struct Check<T> {
+    parse: fn(&str) -> Parsed<T>,
+    /// The values shown in `--help` (enumerations).
+    values: fn() -> Vec<PossibleValue>,
+}
+
+impl<T> Clone for Check<T> {
+    fn clone(&self) -> Self {
+        Self { parse: self.parse, values: self.values }
+    }
+}
+
+fn check<T>(parse: fn(&str) -> Parsed<T>) -> Check<T> {
+    Check { parse, values: Vec::new }
+}
+
+fn check_enum<E: ValueEnum + 'static>() -> Check<E> {
+    Check { parse: parse_enum::<E>, values: possible_values::<E> }
+}
+
+/// `TOKENIZER_ENV`: an empty value is production.
+fn check_deploy_env() -> Check<DeployEnv> {
+    Check {
+        parse: |s| if s.is_empty() { Ok(DeployEnv::Production) } else { parse_enum(s) },
+        values: possible_values::<DeployEnv>,
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Check<T> {
+    type Value = Checked<T>;
+
+    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &OsStr) -> Result<Checked<T>, clap::Error> {
+        self.parse_ref_(cmd, arg, value, ValueSource::CommandLine)
+    }
+
+    fn parse_ref_(
+        &self,
+        _cmd: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+        source: ValueSource,
+    ) -> Result<Checked<T>, clap::Error> {
+        let parsed = match value.to_str() {
+            Some(text) => (self.parse)(text.trim()),
+            None => bad("must be UTF-8 text"),
+        };
+        Ok(name_problems(parsed, arg, source))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        let values = (self.values)();
+        (!values.is_empty()).then(|| Box::new(values.into_iter()) as Box<dyn Iterator<Item = PossibleValue>>)
+    }
+}
+
+/// The value parser of `TOKENIZER_SECRET`: the bytes as given (not trimmed: they are the key
+/// material), at least [`MIN_SECRET_LEN`] of them; never quoted in a problem.
+#[derive(Clone)]
+pub struct SecretParser;
+
+impl TypedValueParser for SecretParser {
+    type Value = Checked<Secret>;
+
+    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &OsStr) -> Result<Checked<Secret>, clap::Error> {
+        self.parse_ref_(cmd, arg, value, ValueSource::CommandLine)
+    }
+
+    fn parse_ref_(
+        &self,
+        _cmd: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+        source: ValueSource,
+    ) -> Result<Checked<Secret>, clap::Error> {
+        Ok(name_problems(secret(value.as_encoded_bytes()), arg, source))
+    }
+}
+
+fn secret(bytes: &[u8]) -> Parsed<Secret> {
+    if bytes.len() < MIN_SECRET_LEN {
+        return bad(format!("must be at least {MIN_SECRET_LEN} bytes (e.g. `openssl rand -base64 48`)"));
+    }
+    Ok(Secret(bytes.to_vec()))
+}
+
+fn possible_values<E: ValueEnum>() -> Vec<PossibleValue> {
+    E::value_variants().iter().filter_map(ValueEnum::to_possible_value).collect()
+}
+
+fn parse_enum<E: ValueEnum>(s: &str) -> Parsed<E> {
+    E::from_str(s, true).or_else(|_| {
+        let names: Vec<String> = possible_values::<E>().iter().map(|v| v.get_name().to_owned()).collect();
+        let list = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        };
+        bad(format!("must be {list}"))
+    })
+}
+
+fn socket_addr(s: &str) -> Parsed<SocketAddr> {
+    s.parse().or_else(|_| bad("must be an address and port like 127.0.0.1:37766 or 0.0.0.0:37766"))
+}
+
+/// An absolute http(s) URL without query or fragment, returned without a trailing slash.
+fn base_url(s: &str) -> Parsed<String> {
+    match Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            if u.query().is_some() || u.fragment().is_some() {
+                return bad("must not have a query or fragment");
+            }
+            Ok(u.as_str().trim_end_matches('/').to_owned())
+        }
+        _ => bad("must be an absolute http(s) URL (e.g. http://localhost:3001)"),
+    }
+}
+
+/// A Go duration (`45s`, `15m`, `1h30m`) longer than zero.
+fn duration(s: &str) -> Parsed<Duration> {
+    match parse_go_duration(s) {
+        Ok(d) if d.is_zero() => bad("must be longer than zero"),
+        Ok(d) => Ok(d),
+        Err(e) => bad(format!(": {}", e.message())),
+    }
+}
+
+fn size(s: &str) -> Parsed<u64> {
+    parse_size(s).map_or_else(|| bad("must be a size like 16384 or 16KiB (bytes, or with KiB/MiB/GiB)"), Ok)
+}
+
+fn positive_size(s: &str) -> Parsed<u64> {
+    match parse_size(s) {
+        Some(n) if n > 0 => Ok(n),
+        _ => bad("must be a size greater than zero like 104857600 or 100MiB"),
+    }
+}
+
+fn count(s: &str) -> Parsed<usize> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bad("must be a whole number greater than zero"),
+    }
+}
+
+fn boolean(s: &str) -> Parsed<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => bad("must be true or false"),
+    }
+}
+
+fn non_empty(s: &str) -> Parsed<String> {
+    if s.is_empty() { bad("must not be empty") } else { Ok(s.to_owned()) }
+}
+
+fn dynamodb_table(s: &str) -> Parsed<String> {
+    if (3..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+        Ok(s.to_owned())
+    } else {
+        bad("must be 3-255 characters of A-Z a-z 0-9 _ - .")
+    }
+}
+
+/// Comma-separated origins (scheme, host, optional port); empty entries are ignored.
+fn origins(s: &str) -> Parsed<Vec<HeaderValue>> {
+    let mut values = Vec::new();
+    let mut problems = Vec::new();
+    for origin in s.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let ok = Url::parse(origin).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" && u.query().is_none()
+        });
+        match (ok, HeaderValue::from_str(origin.trim_end_matches('/'))) {
+            (Some(_), Ok(v)) => values.push(v),
+            _ => problems.push(format!(
+                "entry {origin:?} must be an origin like https://app.example.com (scheme, host, optional port)"
+            )),
+        }
+    }
+    if problems.is_empty() { Ok(values) } else { Err(problems) }
+}
+
+/// `{"name":{"url":"http(s)://…","default":true|false}, …}`; an empty value is no provider.
+fn auth_providers(json: &str) -> Parsed<AuthProviders> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        url: String,
+        #[serde(default)]
+        default: bool,
+    }
+    if json.is_empty() {
+        return Ok(AuthProviders::default());
+    }
+    let Ok(raw) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) else {
+        return bad(r#"must be a JSON object like {"app":{"url":"http://localhost:3001","default":true}}"#);
+    };
+    let mut problems = Vec::new();
+    let mut list = Vec::new();
+    let mut defaults = Vec::new();
+    for (name, v) in raw {
+        match serde_json::from_value::<Raw>(v) {
+            Ok(r) => match base_url(r.url.trim()) {
+                Ok(url) => {
+                    if r.default {
+                        defaults.push(list.len());
+                    }
+                    list.push(AuthProvider { name, url });
+                }
+                Err(e) => problems.extend(e.into_iter().map(|e| format!("provider {name:?}: url {e}"))),
+            },
+            Err(_) => problems
+                .push(format!(r#"provider {name:?} must be an object {{"url":"http(s)://…","default":true|false}}"#)),
+        }
+    }
+    let default = match defaults.as_slice() {
+        [] if list.len() == 1 => Some(0),
+        [] => None,
+        [one] => Some(*one),
+        _ => {
+            problems.push("has more than one provider with \"default\":true".to_owned());
+            None
+        }
+    };
+    if problems.is_empty() { Ok(AuthProviders { list, default }) } else { Err(problems) }
+}
+
+/// An RSA public key PEM, or the base64 of one.
+fn public_key(text: &str) -> Parsed<PublicKeyPem> {
+    use base64::Engine as _;
+
+    let pem = if text.starts_with("-----BEGIN") {
+        text.to_owned()
+    } else {
+        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let decoded =
+            base64::engine::general_purpose::STANDARD.decode(compact).ok().and_then(|b| String::from_utf8(b).ok());
+        let Some(text) = decoded else {
+            return bad("must be an RSA public key PEM (or the base64 of one)");
+        };
+        text
+    };
+    match VerifyingKeys::from_public_pem(DEFAULT_KID, &pem) {
+        Ok(_) => Ok(PublicKeyPem(pem)),
+        Err(_) => bad("is not an RSA public key PEM (-----BEGIN PUBLIC KEY-----)"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validated configuration
 
 /// Where the application's public keys come from.
 #[derive(Debug, Clone)]
@@ -238,12 +784,6 @@ impl std::fmt::Debug for SecretSource {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Compact,
-    Json,
-}
-
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -271,76 +811,123 @@ pub struct Config {
     pub limits: Limits,
 }
 
-fn parse_count(name: &str, v: &str, problems: &mut Vec<String>) -> usize {
-    match v.trim().parse::<usize>() {
-        Ok(n) if n > 0 => n,
-        _ => {
-            problems.push(format!("{name} must be a whole number greater than zero"));
-            1
-        }
-    }
-}
+impl Config {
+    /// Collects every option's problems, applies the rules across options, and returns the
+    /// configuration or every problem (one line each).
+    pub fn from_args(args: Args) -> Result<Self, Vec<String>> {
+        let p = &mut Vec::new();
+        let (public_url_given, secret_given) = (args.public_url.is_some(), args.secret.is_some());
+        let (http_addr, public_url) = (args.http_addr.take(p), args.public_url.take(p));
+        let session_keys = args.session.take(p);
+        let auth = args.auth_providers.take(p).unwrap_or_default();
+        let cors_origins = args.application_front_end.take(p).unwrap_or_default();
+        let (grant_default, grant_maximum) = (args.grant_default_duration.take(p), args.grant_maximum_duration.take(p));
+        let (secret, env) = (args.secret.take(p), args.tokenizer_env.take(p));
+        let (storage, ciphertext) = (args.storage.take(p), args.ciphertext.take(p));
+        let (aws, limits, log_format) = (args.aws.take(p), args.limits.take(p), args.log_format.take(p));
 
-fn parse_limits(args: &Args, p: &mut Vec<String>) -> Limits {
-    let d = Limits::default();
-    let mut dur = |name: &str, v: &str, default: Duration| parse_duration(name, v, p).unwrap_or(default);
-    let header_read_timeout = dur("TOKENIZER_HEADER_READ_TIMEOUT", &args.header_read_timeout, d.header_read_timeout);
-    let request_timeout = dur("TOKENIZER_REQUEST_TIMEOUT", &args.request_timeout, d.request_timeout);
-    let blob_min_rate_window = dur("BLOB_MIN_UPLOAD_WINDOW", &args.blob_min_upload_window, d.blob_min_rate_window);
-    let shutdown_grace = dur("TOKENIZER_SHUTDOWN_GRACE", &args.shutdown_grace, d.shutdown_grace);
-    let blob_min_rate_bytes = parse_size(&args.blob_min_upload_rate).unwrap_or_else(|| {
-        p.push("BLOB_MIN_UPLOAD_RATE must be a size like 16384 or 16KiB (0 disables the check)".to_owned());
-        d.blob_min_rate_bytes
-    });
-    Limits {
-        header_read_timeout,
-        request_timeout,
-        max_connections: parse_count("TOKENIZER_MAX_CONNECTIONS", &args.max_connections, p),
-        max_concurrent_requests: parse_count("TOKENIZER_MAX_CONCURRENT_REQUESTS", &args.max_concurrent_requests, p),
-        blob_min_rate_bytes,
-        blob_min_rate_window,
-        shutdown_grace,
-    }
-}
-
-fn parse_bool(name: &str, v: &str, problems: &mut Vec<String>) -> bool {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => true,
-        "0" | "false" | "no" | "off" | "" => false,
-        _ => {
-            problems.push(format!("{name} must be true or false"));
-            false
+        // Rules across options.
+        if !public_url_given && http_addr.is_some_and(|a| a.ip().is_unspecified()) {
+            p.push("TOKENIZER_PUBLIC_URL is required when listening on all interfaces (0.0.0.0 / ::)".to_owned());
         }
-    }
-}
-
-fn parse_duration(name: &str, v: &str, problems: &mut Vec<String>) -> Option<Duration> {
-    match parse_go_duration(v.trim()) {
-        Ok(d) if d.is_zero() => {
-            problems.push(format!("{name} must be longer than zero"));
-            None
+        if let (Some(d), Some(m)) = (grant_default, grant_maximum)
+            && d > m
+        {
+            p.push(format!(
+                "GRANT_DEFAULT_DURATION ({}) is longer than GRANT_MAXIMUM_DURATION ({})",
+                fmt_go_duration(d),
+                fmt_go_duration(m)
+            ));
         }
-        Ok(d) => Some(d),
-        Err(e) => {
-            problems.push(format!("{name}: {}", e.message()));
-            None
+        let dev = args.dev || env == Some(DeployEnv::Dev);
+        if args.frame_assets_dir.is_some() && !dev {
+            p.push("LUNASEC_FRAME_ASSETS_DIR is for developing the secure frame and needs dev mode (--dev)".to_owned());
         }
-    }
-}
-
-/// An absolute http(s) URL without query or fragment, returned without a trailing slash.
-fn parse_base_url(name: &str, v: &str, problems: &mut Vec<String>) -> Option<String> {
-    match Url::parse(v.trim()) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-            if u.query().is_some() || u.fragment().is_some() {
-                problems.push(format!("{name} must not have a query or fragment"));
-                return None;
+        let secret = match secret {
+            Some(Secret(s)) => Some(SecretSource::Given(s)),
+            None if dev => Some(SecretSource::DevFile),
+            None if !secret_given => {
+                p.push(
+                    "TOKENIZER_SECRET is required outside dev mode (e.g. `openssl rand -base64 48`); use --dev or TOKENIZER_ENV=dev to generate one locally"
+                        .to_owned(),
+                );
+                None
             }
-            Some(u.as_str().trim_end_matches('/').to_owned())
+            None => None,
+        };
+
+        let (
+            Some(http_addr),
+            Some(session_keys),
+            Some(grant_default),
+            Some(grant_maximum),
+            Some(secret),
+            Some(storage),
+            Some(ciphertext),
+            Some(aws),
+            Some(limits),
+            Some(log_format),
+        ) = (
+            http_addr,
+            session_keys,
+            grant_default,
+            grant_maximum,
+            secret,
+            storage,
+            ciphertext,
+            aws,
+            limits,
+            log_format,
+        )
+        else {
+            return Err(std::mem::take(p));
+        };
+        if !p.is_empty() {
+            return Err(std::mem::take(p));
         }
-        _ => {
-            problems.push(format!("{name} must be an absolute http(s) URL (e.g. http://localhost:3001)"));
-            None
+        Ok(Self {
+            http_addr,
+            public_url,
+            session_keys,
+            auth_providers: auth.list,
+            default_provider: auth.default,
+            cors_origins,
+            grant_default,
+            grant_maximum,
+            data_dir: args.data_dir,
+            secret,
+            dev,
+            storage,
+            ciphertext,
+            aws,
+            log_format,
+            frame_assets_dir: args.frame_assets_dir,
+            limits,
+        })
+    }
+
+    /// A dev configuration for tests and embedding: loopback on an ephemeral port, embedded
+    /// everything under `data_dir`, the given key source and secret.
+    #[must_use]
+    pub fn embedded(data_dir: PathBuf, session_keys: SessionKeySource, secret: Vec<u8>) -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            session_keys,
+            auth_providers: Vec::new(),
+            default_provider: None,
+            cors_origins: Vec::new(),
+            grant_default: Duration::from_mins(15),
+            grant_maximum: Duration::from_hours(1),
+            data_dir,
+            secret: SecretSource::Given(secret),
+            dev: true,
+            storage: StorageConfig::Embedded,
+            ciphertext: CiphertextConfig::Embedded { max_size: 100 << 20 },
+            aws: AwsConfig { region: "us-west-2".to_owned(), endpoint: None, static_credentials: None },
+            log_format: LogFormat::Compact,
+            frame_assets_dir: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -385,290 +972,6 @@ pub fn fmt_go_duration(d: Duration) -> String {
     out
 }
 
-fn parse_auth_providers(json: &str, problems: &mut Vec<String>) -> (Vec<AuthProvider>, Option<usize>) {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Raw {
-        url: String,
-        #[serde(default)]
-        default: bool,
-    }
-    let Ok(raw) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) else {
-        problems.push(
-            r#"AUTH_PROVIDERS must be a JSON object like {"app":{"url":"http://localhost:3001","default":true}}"#
-                .to_owned(),
-        );
-        return (Vec::new(), None);
-    };
-    let mut providers = Vec::new();
-    let mut defaults = Vec::new();
-    for (name, v) in raw {
-        match serde_json::from_value::<Raw>(v) {
-            Ok(r) => {
-                if let Some(url) = parse_base_url(&format!("AUTH_PROVIDERS.{name}.url"), &r.url, problems) {
-                    if r.default {
-                        defaults.push(providers.len());
-                    }
-                    providers.push(AuthProvider { name, url });
-                }
-            }
-            Err(_) => problems.push(format!(
-                r#"AUTH_PROVIDERS.{name} must be an object {{"url":"http(s)://…","default":true|false}}"#
-            )),
-        }
-    }
-    let default = match defaults.as_slice() {
-        [] if providers.len() == 1 => Some(0),
-        [] => None,
-        [one] => Some(*one),
-        _ => {
-            problems.push("AUTH_PROVIDERS has more than one provider with \"default\":true".to_owned());
-            None
-        }
-    };
-    (providers, default)
-}
-
-fn parse_public_key(pem_or_b64: &str, kid: &str, problems: &mut Vec<String>) -> Option<VerifyingKeys> {
-    use base64::Engine as _;
-    let text = pem_or_b64.trim();
-    let pem = if text.starts_with("-----BEGIN") {
-        text.to_owned()
-    } else {
-        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        let decoded =
-            base64::engine::general_purpose::STANDARD.decode(compact).ok().and_then(|b| String::from_utf8(b).ok());
-        let Some(text) = decoded else {
-            problems.push("SESSION_PUBLIC_KEY must be an RSA public key PEM (or the base64 of one)".to_owned());
-            return None;
-        };
-        text
-    };
-    let keys = VerifyingKeys::from_public_pem(kid, &pem).ok();
-    if keys.is_none() {
-        problems.push("SESSION_PUBLIC_KEY is not an RSA public key PEM (-----BEGIN PUBLIC KEY-----)".to_owned());
-    }
-    keys
-}
-
-impl Config {
-    /// Validates `args`; on failure returns every problem, one line each.
-    #[allow(clippy::too_many_lines)] // one flat list of independent checks reads best in one place
-    pub fn from_args(args: Args) -> Result<Self, Vec<String>> {
-        let mut p = Vec::new();
-        let http_addr = args.http_addr.trim().parse::<SocketAddr>().map_err(|_| {
-            p.push("TOKENIZER_HTTP_ADDR must be an address and port like 127.0.0.1:37766 or 0.0.0.0:37766".to_owned());
-        });
-        let public_url = args.public_url.as_deref().and_then(|u| parse_base_url("TOKENIZER_PUBLIC_URL", u, &mut p));
-        if args.public_url.is_none() && http_addr.is_ok_and(|a| a.ip().is_unspecified()) {
-            p.push("TOKENIZER_PUBLIC_URL is required when listening on all interfaces (0.0.0.0 / ::)".to_owned());
-        }
-
-        let session_keys = match (args.session_jwks_url.as_deref(), args.session_public_key.as_deref()) {
-            (Some(_), Some(_)) => {
-                p.push("set only one of SESSION_JWKS_URL and SESSION_PUBLIC_KEY".to_owned());
-                None
-            }
-            (None, None) => {
-                p.push("SESSION_JWKS_URL (e.g. http://localhost:3001/.lunasec/jwks.json) or SESSION_PUBLIC_KEY is required".to_owned());
-                None
-            }
-            (Some(url), None) => {
-                let url = parse_base_url("SESSION_JWKS_URL", url, &mut p);
-                let refresh = parse_duration("SESSION_JWKS_REFRESH", &args.session_jwks_refresh, &mut p);
-                let min_refetch = parse_duration("SESSION_JWKS_MIN_REFETCH", &args.session_jwks_min_refetch, &mut p);
-                match (url, refresh, min_refetch) {
-                    (Some(url), Some(refresh), Some(min_refetch)) => {
-                        Some(SessionKeySource::Jwks { url, refresh, min_refetch })
-                    }
-                    _ => None,
-                }
-            }
-            (None, Some(pem)) => parse_public_key(pem, args.session_public_key_kid.trim(), &mut p)
-                .map(|k| SessionKeySource::Fixed(Box::new(k))),
-        };
-
-        let (auth_providers, default_provider) = match args.auth_providers.as_deref().map(str::trim) {
-            Some(j) if !j.is_empty() => parse_auth_providers(j, &mut p),
-            _ => (Vec::new(), None),
-        };
-
-        let mut cors_origins = Vec::new();
-        for origin in
-            args.application_front_end.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty())
-        {
-            let ok = Url::parse(origin).ok().filter(|u| {
-                matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" && u.query().is_none()
-            });
-            match (ok, HeaderValue::from_str(origin.trim_end_matches('/'))) {
-                (Some(_), Ok(v)) => cors_origins.push(v),
-                _ => p.push(format!(
-                    "APPLICATION_FRONT_END entry {origin:?} must be an origin like https://app.example.com (scheme, host, optional port)"
-                )),
-            }
-        }
-
-        let grant_default = parse_duration("GRANT_DEFAULT_DURATION", &args.grant_default_duration, &mut p);
-        let grant_maximum = parse_duration("GRANT_MAXIMUM_DURATION", &args.grant_maximum_duration, &mut p);
-        if let (Some(d), Some(m)) = (grant_default, grant_maximum)
-            && d > m
-        {
-            p.push(format!(
-                "GRANT_DEFAULT_DURATION ({}) is longer than GRANT_MAXIMUM_DURATION ({})",
-                fmt_go_duration(d),
-                fmt_go_duration(m)
-            ));
-        }
-
-        let dev = args.dev
-            || match args.tokenizer_env.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
-                Some(e) if e == "dev" || e == "development" => true,
-                Some(e) if e.is_empty() || e == "prod" || e == "production" => false,
-                Some(_) => {
-                    p.push("TOKENIZER_ENV must be dev or production".to_owned());
-                    false
-                }
-                None => false,
-            };
-        if args.frame_assets_dir.is_some() && !dev {
-            p.push("LUNASEC_FRAME_ASSETS_DIR is for developing the secure frame and needs dev mode (--dev)".to_owned());
-        }
-        let secret = match args.secret.as_deref() {
-            Some(s) if s.len() >= MIN_SECRET_LEN => Some(SecretSource::Given(s.as_bytes().to_vec())),
-            Some(_) => {
-                p.push(format!(
-                    "TOKENIZER_SECRET must be at least {MIN_SECRET_LEN} bytes (e.g. `openssl rand -base64 48`)"
-                ));
-                None
-            }
-            None if dev => Some(SecretSource::DevFile),
-            None => {
-                p.push(
-                    "TOKENIZER_SECRET is required outside dev mode (e.g. `openssl rand -base64 48`); use --dev or TOKENIZER_ENV=dev to generate one locally"
-                        .to_owned(),
-                );
-                None
-            }
-        };
-
-        let storage = match args.storage_backend.trim() {
-            "embedded" => Some(StorageConfig::Embedded),
-            "dynamodb" => {
-                let create_table = parse_bool("DYNAMODB_CREATE_TABLE", &args.dynamodb_create_table, &mut p);
-                let table = args.dynamodb_table.trim().to_owned();
-                if table.len() < 3
-                    || table.len() > 255
-                    || !table.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-                {
-                    p.push("DYNAMODB_TABLE must be 3-255 characters of A-Z a-z 0-9 _ - .".to_owned());
-                }
-                Some(StorageConfig::DynamoDb { table, create_table })
-            }
-            _ => {
-                p.push("STORAGE_BACKEND must be embedded or dynamodb".to_owned());
-                None
-            }
-        };
-        let ciphertext = match args.ciphertext_backend.trim() {
-            "embedded" => match parse_size(&args.blob_max_size) {
-                Some(max_size) if max_size > 0 => Some(CiphertextConfig::Embedded { max_size }),
-                _ => {
-                    p.push("BLOB_MAX_SIZE must be a size like 104857600 or 100MiB".to_owned());
-                    None
-                }
-            },
-            "s3" => {
-                let create_bucket = parse_bool("S3_CREATE_BUCKET", &args.s3_create_bucket, &mut p);
-                match args.s3_bucket.as_deref().map(str::trim) {
-                    Some(b) if !b.is_empty() => Some(CiphertextConfig::S3 { bucket: b.to_owned(), create_bucket }),
-                    _ => {
-                        p.push("CIPHERTEXT_VAULT_S3_BUCKET is required with CIPHERTEXT_BACKEND=s3".to_owned());
-                        None
-                    }
-                }
-            }
-            _ => {
-                p.push("CIPHERTEXT_BACKEND must be embedded or s3".to_owned());
-                None
-            }
-        };
-        let endpoint = args.localstack_url.as_deref().and_then(|u| parse_base_url("LOCALSTACK_URL", u, &mut p));
-        let static_credentials = match &endpoint {
-            Some(_) if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() => Some(("test".to_owned(), "test".to_owned())),
-            _ => None,
-        };
-        let region = args.aws_region.trim().to_owned();
-        if region.is_empty() {
-            p.push("AWS_REGION must not be empty".to_owned());
-        }
-        let limits = parse_limits(&args, &mut p);
-        let log_format = match args.log_format.trim() {
-            "compact" => LogFormat::Compact,
-            "json" => LogFormat::Json,
-            _ => {
-                p.push("TOKENIZER_LOG_FORMAT must be compact or json".to_owned());
-                LogFormat::Compact
-            }
-        };
-
-        match (http_addr, session_keys, grant_default, grant_maximum, secret, storage, ciphertext) {
-            (
-                Ok(http_addr),
-                Some(session_keys),
-                Some(grant_default),
-                Some(grant_maximum),
-                Some(secret),
-                Some(storage),
-                Some(ciphertext),
-            ) if p.is_empty() => Ok(Self {
-                http_addr,
-                public_url,
-                session_keys,
-                auth_providers,
-                default_provider,
-                cors_origins,
-                grant_default,
-                grant_maximum,
-                data_dir: args.data_dir,
-                secret,
-                dev,
-                storage,
-                ciphertext,
-                aws: AwsConfig { region, endpoint, static_credentials },
-                log_format,
-                frame_assets_dir: args.frame_assets_dir,
-                limits,
-            }),
-            _ => Err(p),
-        }
-    }
-
-    /// A dev configuration for tests and embedding: loopback on an ephemeral port, embedded
-    /// everything under `data_dir`, the given key source and secret.
-    #[must_use]
-    pub fn embedded(data_dir: PathBuf, session_keys: SessionKeySource, secret: Vec<u8>) -> Self {
-        Self {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            public_url: None,
-            session_keys,
-            auth_providers: Vec::new(),
-            default_provider: None,
-            cors_origins: Vec::new(),
-            grant_default: Duration::from_mins(15),
-            grant_maximum: Duration::from_hours(1),
-            data_dir,
-            secret: SecretSource::Given(secret),
-            dev: true,
-            storage: StorageConfig::Embedded,
-            ciphertext: CiphertextConfig::Embedded { max_size: 100 << 20 },
-            aws: AwsConfig { region: "us-west-2".to_owned(), endpoint: None, static_credentials: None },
-            log_format: LogFormat::Compact,
-            frame_assets_dir: None,
-            limits: Limits::default(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,6 +981,9 @@ mod tests {
         v.extend_from_slice(args);
         Config::from_args(Args::try_parse_from(v).unwrap())
     }
+
+    const JWKS: &str = "http://localhost:3001/.lunasec/jwks.json";
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     #[test]
     fn go_durations_format() {
@@ -709,42 +1015,126 @@ mod tests {
             "--ciphertext-backend",
             "s3",
             "--auth-providers",
-            "{\"a\":{\"url\":\"ftp://x\"}}",
+            "{\"a\":{\"url\":\"ftp://x\"},\"b\":{\"url\":\"http://b\",\"default\":true},\"c\":{\"url\":\"http://c\",\"default\":true}}",
             "--secret",
             "short",
             "--application-front-end",
             "http://ok.example, not an origin",
+            "--max-connections",
+            "0",
+            "--header-read-timeout",
+            "10 parsecs",
+            "--log-format",
+            "xml",
+            "--s3-create-bucket",
+            "maybe",
         ])
         .unwrap_err();
         let joined = problems.join("\n");
         for needle in [
-            "TOKENIZER_HTTP_ADDR",
-            "SESSION_JWKS_URL",
+            "--http-addr must be an address and port",
+            "SESSION_JWKS_URL (e.g. http://localhost:3001/.lunasec/jwks.json) or SESSION_PUBLIC_KEY is required",
             "GRANT_DEFAULT_DURATION (2h) is longer than GRANT_MAXIMUM_DURATION (1h)",
-            "STORAGE_BACKEND",
-            "CIPHERTEXT_VAULT_S3_BUCKET",
-            "AUTH_PROVIDERS.a.url",
-            "TOKENIZER_SECRET must be at least 32 bytes",
-            "APPLICATION_FRONT_END entry \"not an origin\"",
+            "--storage-backend must be embedded or dynamodb",
+            "CIPHERTEXT_VAULT_S3_BUCKET is required with CIPHERTEXT_BACKEND=s3",
+            "--auth-providers provider \"a\": url must be an absolute http(s) URL",
+            "--auth-providers has more than one provider with \"default\":true",
+            "--secret must be at least 32 bytes",
+            "--application-front-end entry \"not an origin\" must be an origin",
+            "--max-connections must be a whole number greater than zero",
+            "--header-read-timeout: invalid duration",
+            "--log-format must be compact or json",
+            "--s3-create-bucket must be true or false",
         ] {
             assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
         }
+        assert_eq!(problems.len(), 13, "one line per problem, nothing twice:\n{joined}");
         assert!(!joined.contains("short"), "the secret is never echoed");
     }
 
     #[test]
+    fn problems_name_the_environment_variable_when_the_value_came_from_there() {
+        // (The process environment is not touched in tests: the parser is called as clap calls it.)
+        let cmd = <Args as clap::CommandFactory>::command();
+        let parser = check(socket_addr);
+        let a = Arg::new("http_addr").long("http-addr").env("TOKENIZER_HTTP_ADDR");
+        let c = parser.parse_ref_(&cmd, Some(&a), OsStr::new("x"), ValueSource::EnvVariable).unwrap();
+        assert_eq!(
+            c.problems()[0],
+            "TOKENIZER_HTTP_ADDR must be an address and port like 127.0.0.1:37766 or 0.0.0.0:37766"
+        );
+        let c = parser.parse_ref_(&cmd, Some(&a), OsStr::new("x"), ValueSource::CommandLine).unwrap();
+        assert!(c.problems()[0].starts_with("--http-addr must"));
+        let c = parser.parse_ref_(&cmd, Some(&a), OsStr::new(" 127.0.0.1:1 "), ValueSource::CommandLine).unwrap();
+        assert_eq!(c.value(), Some(&SocketAddr::from(([127, 0, 0, 1], 1))));
+    }
+
+    #[test]
+    fn typed_values() {
+        let c = parse(&[
+            "--session-jwks-url",
+            JWKS,
+            "--secret",
+            SECRET,
+            "--storage-backend",
+            "DynamoDB",
+            "--dynamodb-create-table",
+            "--ciphertext-backend",
+            "s3",
+            "--s3-bucket",
+            "b",
+            "--s3-create-bucket",
+            "no",
+            "--blob-min-upload-rate",
+            "0",
+            "--max-concurrent-requests",
+            "7",
+            "--shutdown-grace",
+            "1m30s",
+            "--log-format",
+            "JSON",
+            "--env",
+            "development",
+        ])
+        .unwrap();
+        assert!(c.dev);
+        assert_eq!(c.storage, StorageConfig::DynamoDb { table: "lunasec-tokenizer".into(), create_table: true });
+        assert_eq!(c.ciphertext, CiphertextConfig::S3 { bucket: "b".into(), create_bucket: false });
+        assert_eq!(c.limits.blob_min_rate_bytes, 0);
+        assert_eq!(c.limits.max_concurrent_requests, 7);
+        assert_eq!(c.limits.shutdown_grace, Duration::from_secs(90));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(matches!(c.session_keys, SessionKeySource::Jwks { ref url, .. } if url == JWKS));
+    }
+
+    #[test]
+    fn a_fixed_public_key_and_its_kid() {
+        use base64::Engine as _;
+        let pem = include_str!("../../lunasec-core/testdata/rsa2048-public.pem");
+        let c = parse(&["--dev", "--session-public-key", pem, "--session-public-key-kid", "k1"]).unwrap();
+        let SessionKeySource::Fixed(keys) = c.session_keys else { panic!("not fixed") };
+        assert_eq!(keys.kids(), ["k1"]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
+        assert!(parse(&["--dev", "--session-public-key", &b64]).is_ok());
+        let problems = parse(&["--dev", "--session-public-key", "bm90IGEga2V5"]).unwrap_err();
+        assert_eq!(problems, ["--session-public-key is not an RSA public key PEM (-----BEGIN PUBLIC KEY-----)"]);
+    }
+
+    #[test]
     fn dev_mode_defaults() {
-        let c = parse(&["--dev", "--session-jwks-url", "http://localhost:3001/.lunasec/jwks.json"]).unwrap();
+        let c = parse(&["--dev", "--session-jwks-url", JWKS]).unwrap();
         assert!(c.dev);
         assert!(matches!(c.secret, SecretSource::DevFile));
         assert_eq!(c.grant_default, Duration::from_mins(15));
         assert_eq!(c.storage, StorageConfig::Embedded);
+        assert_eq!(c.ciphertext, CiphertextConfig::Embedded { max_size: 100 << 20 });
         assert_eq!(c.http_addr.port(), 37766);
+        assert_eq!(c.limits, Limits::default());
         let c = parse(&[
             "--session-jwks-url",
-            "http://localhost:3001/.lunasec/jwks.json",
+            JWKS,
             "--secret",
-            "0123456789abcdef0123456789abcdef",
+            SECRET,
             "--auth-providers",
             r#"{"a":{"url":"http://localhost:3001/api/"},"b":{"url":"http://b","default":true}}"#,
         ])
@@ -753,5 +1143,33 @@ mod tests {
         assert_eq!(c.auth_providers.len(), 2);
         assert_eq!(c.auth_providers[c.default_provider.unwrap()].name, "b");
         assert_eq!(c.auth_providers[0].url, "http://localhost:3001/api");
+    }
+
+    #[test]
+    fn cross_option_rules() {
+        let p = parse(&["--http-addr", "0.0.0.0:1", "--session-jwks-url", JWKS, "--session-public-key", "x"])
+            .unwrap_err()
+            .join("\n");
+        assert!(p.contains("TOKENIZER_PUBLIC_URL is required when listening on all interfaces"), "{p}");
+        assert!(p.contains("set only one of SESSION_JWKS_URL and SESSION_PUBLIC_KEY"), "{p}");
+        assert!(p.contains("TOKENIZER_SECRET is required outside dev mode"), "{p}");
+        // A bad secret is reported once, not also as missing.
+        let p = parse(&["--session-jwks-url", JWKS, "--secret", "short"]).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+    }
+
+    #[test]
+    fn help_shows_environment_variables_defaults_and_choices() {
+        let help = <Args as clap::CommandFactory>::command().render_long_help().to_string();
+        for needle in [
+            "[env: TOKENIZER_HTTP_ADDR=]",
+            "[default: 127.0.0.1:37766]",
+            "[default: 15m]",
+            "[possible values: embedded, dynamodb]",
+            "[env: TOKENIZER_MAX_CONNECTIONS=]",
+            "[default: 4096]",
+        ] {
+            assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+        }
     }
 }
