@@ -26,8 +26,10 @@ const ABOUT: &str = "The LunaSec Dedicated Tokenizer: tokens, grants and the sec
 ciphertext in S3 (SSE-C) or in its own embedded blob store, and records in an embedded file store or DynamoDB.";
 
 const LONG_ABOUT_TAIL: &str = "\
-Every option can be given as a flag or as the environment variable shown. Bad configuration makes the \
-tokenizer exit with status 2 after printing one line per problem.
+Every option can be given as a flag or as the environment variable shown, except the secret: \
+TOKENIZER_SECRET is read from the environment only (never from the command line, which shows in ps and \
+shell history), or from a file with --secret-file. Bad configuration makes the tokenizer exit with \
+status 2 after printing one line per problem.
 
 Quick start (no services at all):
   lunasec-tokenizer --dev --session-jwks-url http://localhost:3001/.lunasec/jwks.json
@@ -78,10 +80,18 @@ pub struct Args {
     #[arg(long, env = "TOKENIZER_DATA_DIR", default_value = "./.lunasec-tokenizer", value_name = "DIR")]
     pub data_dir: PathBuf,
 
-    /// Secret (at least 32 bytes) from which every tokenizer key is derived. Required outside dev
-    /// mode; every tokenizer sharing a store must use the same one. Losing it loses all data.
-    #[arg(long, env = "TOKENIZER_SECRET", value_name = "SECRET", hide_env_values = true, value_parser = SecretParser)]
+    /// `TOKENIZER_SECRET`, from the environment only: the flag form is refused (a secret on a
+    /// command line shows in `ps` and shell history). See --secret-file.
+    #[arg(long = "secret", env = "TOKENIZER_SECRET", hide = true, value_parser = raw_check(secret_from_env))]
     pub secret: Option<Checked<Secret>>,
+
+    /// File holding the tokenizer secret; or set `TOKENIZER_SECRET` in the environment (never on
+    /// the command line). At least 32 bytes (trailing line breaks are ignored), from which every
+    /// tokenizer key is derived. Required outside dev mode; every tokenizer sharing a store must
+    /// use the same one; losing it loses all data. The file must not be accessible to group or
+    /// others (chmod 600).
+    #[arg(long, env = "TOKENIZER_SECRET_FILE", value_name = "PATH", value_parser = raw_check(secret_from_file))]
+    pub secret_file: Option<Checked<Secret>>,
 
     /// Dev mode: a missing `TOKENIZER_SECRET` is generated once and kept in `<data dir>/tokenizer-secret` (0600).
     #[arg(long)]
@@ -526,15 +536,26 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Check<T> {
     }
 }
 
-/// The value parser of `TOKENIZER_SECRET`: the bytes as given (not trimmed: they are the key
-/// material), at least [`MIN_SECRET_LEN`] of them; never quoted in a problem.
-#[derive(Clone)]
-pub struct SecretParser;
+/// A clap value parser that never fails, for values taken as given (neither trimmed nor
+/// necessarily UTF-8); `parse` also learns where the value came from.
+pub struct RawCheck<T> {
+    parse: fn(&OsStr, ValueSource) -> Parsed<T>,
+}
 
-impl TypedValueParser for SecretParser {
-    type Value = Checked<Secret>;
+impl<T> Clone for RawCheck<T> {
+    fn clone(&self) -> Self {
+        Self { parse: self.parse }
+    }
+}
 
-    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &OsStr) -> Result<Checked<Secret>, clap::Error> {
+fn raw_check<T>(parse: fn(&OsStr, ValueSource) -> Parsed<T>) -> RawCheck<T> {
+    RawCheck { parse }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for RawCheck<T> {
+    type Value = Checked<T>;
+
+    fn parse_ref(&self, cmd: &Command, arg: Option<&Arg>, value: &OsStr) -> Result<Checked<T>, clap::Error> {
         self.parse_ref_(cmd, arg, value, ValueSource::CommandLine)
     }
 
@@ -544,16 +565,62 @@ impl TypedValueParser for SecretParser {
         arg: Option<&Arg>,
         value: &OsStr,
         source: ValueSource,
-    ) -> Result<Checked<Secret>, clap::Error> {
-        Ok(name_problems(secret(value.as_encoded_bytes()), arg, source))
+    ) -> Result<Checked<T>, clap::Error> {
+        Ok(name_problems((self.parse)(value, source), arg, source))
     }
 }
 
+/// At least [`MIN_SECRET_LEN`] bytes, taken as they are (they are the key material); never quoted
+/// in a problem.
 fn secret(bytes: &[u8]) -> Parsed<Secret> {
     if bytes.len() < MIN_SECRET_LEN {
         return bad(format!("must be at least {MIN_SECRET_LEN} bytes (e.g. `openssl rand -base64 48`)"));
     }
     Ok(Secret(bytes.to_vec()))
+}
+
+/// `TOKENIZER_SECRET`: from the environment only.
+fn secret_from_env(value: &OsStr, source: ValueSource) -> Parsed<Secret> {
+    if source == ValueSource::CommandLine {
+        return bad(
+            "is refused: a secret on the command line shows in `ps` and shell history; pass TOKENIZER_SECRET in the environment or use --secret-file",
+        );
+    }
+    secret(value.as_encoded_bytes())
+}
+
+/// Largest secret file read.
+const MAX_SECRET_FILE: u64 = 64 << 10;
+
+/// `--secret-file`: the file's bytes without trailing line breaks. The file must not be accessible
+/// to group or others (checked on the opened file).
+fn secret_from_file(path: &OsStr, _source: ValueSource) -> Parsed<Secret> {
+    use std::io::Read as _;
+    let path = std::path::Path::new(path);
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| vec![format!(": cannot open {shown}: {e}")])?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = file.metadata().map_err(|e| vec![format!(": cannot read {shown}: {e}")])?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return bad(format!(
+                ": {shown} is accessible to group or others (mode {:04o}); make it readable by the tokenizer's user only (chmod 600; a Kubernetes secret volume: defaultMode 0400)",
+                mode & 0o7777
+            ));
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes).map_err(|e| vec![format!(": cannot read {shown}: {e}")])?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return bad(format!(": {shown} is larger than 64 KiB; it must hold only the secret"));
+    }
+    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        bytes.pop();
+    }
+    secret(&bytes).map_err(|_| {
+        vec![format!(": {shown} must hold at least {MIN_SECRET_LEN} bytes (e.g. `openssl rand -base64 48 > FILE`)")]
+    })
 }
 
 fn possible_values<E: ValueEnum>() -> Vec<PossibleValue> {
@@ -816,13 +883,15 @@ impl Config {
     /// configuration or every problem (one line each).
     pub fn from_args(args: Args) -> Result<Self, Vec<String>> {
         let p = &mut Vec::new();
-        let (public_url_given, secret_given) = (args.public_url.is_some(), args.secret.is_some());
+        let public_url_given = args.public_url.is_some();
+        let secrets_given = (args.secret.is_some(), args.secret_file.is_some());
         let (http_addr, public_url) = (args.http_addr.take(p), args.public_url.take(p));
         let session_keys = args.session.take(p);
         let auth = args.auth_providers.take(p).unwrap_or_default();
         let cors_origins = args.application_front_end.take(p).unwrap_or_default();
         let (grant_default, grant_maximum) = (args.grant_default_duration.take(p), args.grant_maximum_duration.take(p));
-        let (secret, env) = (args.secret.take(p), args.tokenizer_env.take(p));
+        let (secret, secret_file) = (args.secret.take(p), args.secret_file.take(p));
+        let env = args.tokenizer_env.take(p);
         let (storage, ciphertext) = (args.storage.take(p), args.ciphertext.take(p));
         let (aws, limits, log_format) = (args.aws.take(p), args.limits.take(p), args.log_format.take(p));
 
@@ -843,12 +912,15 @@ impl Config {
         if args.frame_assets_dir.is_some() && !dev {
             p.push("LUNASEC_FRAME_ASSETS_DIR is for developing the secure frame and needs dev mode (--dev)".to_owned());
         }
-        let secret = match secret {
+        if secrets_given == (true, true) {
+            p.push("set only one of TOKENIZER_SECRET and TOKENIZER_SECRET_FILE (--secret-file)".to_owned());
+        }
+        let secret = match secret.or(secret_file) {
             Some(Secret(s)) => Some(SecretSource::Given(s)),
             None if dev => Some(SecretSource::DevFile),
-            None if !secret_given => {
+            None if secrets_given == (false, false) => {
                 p.push(
-                    "TOKENIZER_SECRET is required outside dev mode (e.g. `openssl rand -base64 48`); use --dev or TOKENIZER_ENV=dev to generate one locally"
+                    "TOKENIZER_SECRET (in the environment) or --secret-file is required outside dev mode (e.g. `openssl rand -base64 48`); use --dev or TOKENIZER_ENV=dev to generate one locally"
                         .to_owned(),
                 );
                 None
@@ -985,6 +1057,16 @@ mod tests {
     const JWKS: &str = "http://localhost:3001/.lunasec/jwks.json";
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
+    /// A file holding `contents`, with permissions `mode`.
+    fn secret_file(contents: &str, mode: u32) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = std::env::temp_dir()
+            .join(format!("lunasec-config-test-{}", crate::crypto::hex(&crate::crypto::random::<8>())));
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
     #[test]
     fn go_durations_format() {
         assert_eq!(fmt_go_duration(Duration::from_hours(1)), "1h");
@@ -1039,7 +1121,7 @@ mod tests {
             "CIPHERTEXT_VAULT_S3_BUCKET is required with CIPHERTEXT_BACKEND=s3",
             "--auth-providers provider \"a\": url must be an absolute http(s) URL",
             "--auth-providers has more than one provider with \"default\":true",
-            "--secret must be at least 32 bytes",
+            "--secret is refused: a secret on the command line shows in `ps` and shell history; pass TOKENIZER_SECRET in the environment or use --secret-file",
             "--application-front-end entry \"not an origin\" must be an origin",
             "--max-connections must be a whole number greater than zero",
             "--header-read-timeout: invalid duration",
@@ -1070,12 +1152,44 @@ mod tests {
     }
 
     #[test]
+    fn the_secret_comes_from_the_environment_or_a_private_file_only() {
+        let cmd = <Args as clap::CommandFactory>::command();
+        let env_parser = raw_check(secret_from_env);
+        let arg = Arg::new("secret").long("secret").env("TOKENIZER_SECRET");
+        let c = env_parser.parse_ref_(&cmd, Some(&arg), OsStr::new(SECRET), ValueSource::EnvVariable).unwrap();
+        assert_eq!(c.value(), Some(&Secret(SECRET.as_bytes().to_vec())));
+        let c = env_parser.parse_ref_(&cmd, Some(&arg), OsStr::new("short"), ValueSource::EnvVariable).unwrap();
+        assert_eq!(c.problems(), ["TOKENIZER_SECRET must be at least 32 bytes (e.g. `openssl rand -base64 48`)"]);
+        let c = env_parser.parse_ref_(&cmd, Some(&arg), OsStr::new(SECRET), ValueSource::CommandLine).unwrap();
+        assert!(c.problems()[0].starts_with("--secret is refused"), "{:?}", c.problems());
+        assert!(!format!("{c:?}").contains(SECRET), "Debug never shows the secret");
+
+        let file_parser = raw_check(secret_from_file);
+        let arg = Arg::new("secret_file").long("secret-file").env("TOKENIZER_SECRET_FILE");
+        let file = secret_file(SECRET, 0o640);
+        let c = file_parser.parse_ref_(&cmd, Some(&arg), OsStr::new(&file), ValueSource::EnvVariable).unwrap();
+        assert_eq!(
+            c.problems(),
+            [format!(
+                "TOKENIZER_SECRET_FILE: {file} is accessible to group or others (mode 0640); make it readable by the tokenizer's user only (chmod 600; a Kubernetes secret volume: defaultMode 0400)"
+            )]
+        );
+        let file = secret_file(&format!("{SECRET}\r\n"), 0o600);
+        let c = file_parser.parse_ref_(&cmd, Some(&arg), OsStr::new(&file), ValueSource::CommandLine).unwrap();
+        assert_eq!(c.value(), Some(&Secret(SECRET.as_bytes().to_vec())));
+        let c =
+            file_parser.parse_ref_(&cmd, Some(&arg), OsStr::new("/nonexistent/x"), ValueSource::CommandLine).unwrap();
+        assert!(c.problems()[0].starts_with("--secret-file: cannot open /nonexistent/x: "), "{:?}", c.problems());
+    }
+
+    #[test]
     fn typed_values() {
+        let file = secret_file(SECRET, 0o600);
         let c = parse(&[
             "--session-jwks-url",
             JWKS,
-            "--secret",
-            SECRET,
+            "--secret-file",
+            &file,
             "--storage-backend",
             "DynamoDB",
             "--dynamodb-create-table",
@@ -1130,16 +1244,18 @@ mod tests {
         assert_eq!(c.ciphertext, CiphertextConfig::Embedded { max_size: 100 << 20 });
         assert_eq!(c.http_addr.port(), 37766);
         assert_eq!(c.limits, Limits::default());
+        let file = secret_file(&format!("{SECRET}\n"), 0o400);
         let c = parse(&[
             "--session-jwks-url",
             JWKS,
-            "--secret",
-            SECRET,
+            "--secret-file",
+            &file,
             "--auth-providers",
             r#"{"a":{"url":"http://localhost:3001/api/"},"b":{"url":"http://b","default":true}}"#,
         ])
         .unwrap();
         assert!(!c.dev);
+        assert!(matches!(c.secret, SecretSource::Given(ref s) if s == SECRET.as_bytes()), "trailing newline dropped");
         assert_eq!(c.auth_providers.len(), 2);
         assert_eq!(c.auth_providers[c.default_provider.unwrap()].name, "b");
         assert_eq!(c.auth_providers[0].url, "http://localhost:3001/api");
@@ -1152,10 +1268,21 @@ mod tests {
             .join("\n");
         assert!(p.contains("TOKENIZER_PUBLIC_URL is required when listening on all interfaces"), "{p}");
         assert!(p.contains("set only one of SESSION_JWKS_URL and SESSION_PUBLIC_KEY"), "{p}");
-        assert!(p.contains("TOKENIZER_SECRET is required outside dev mode"), "{p}");
+        assert!(
+            p.contains("TOKENIZER_SECRET (in the environment) or --secret-file is required outside dev mode"),
+            "{p}"
+        );
         // A bad secret is reported once, not also as missing.
-        let p = parse(&["--session-jwks-url", JWKS, "--secret", "short"]).unwrap_err();
-        assert_eq!(p.len(), 1, "{p:?}");
+        let file = secret_file("short", 0o600);
+        let p = parse(&["--session-jwks-url", JWKS, "--secret-file", &file]).unwrap_err();
+        assert_eq!(
+            p,
+            [format!("--secret-file: {file} must hold at least 32 bytes (e.g. `openssl rand -base64 48 > FILE`)")]
+        );
+        let p =
+            parse(&["--session-jwks-url", JWKS, "--secret-file", &file, "--secret", SECRET]).unwrap_err().join("\n");
+        assert!(p.contains("set only one of TOKENIZER_SECRET and TOKENIZER_SECRET_FILE"), "{p}");
+        assert!(!p.contains(SECRET), "{p}");
     }
 
     #[test]

@@ -208,6 +208,22 @@ fn bad_config_exits_2_with_one_line_per_problem() {
 }
 
 #[test]
+fn the_secret_is_refused_on_the_command_line() {
+    let secret = "a-secret-on-the-command-line-0123456789";
+    let out = bin()
+        .args(["--dev", "--session-jwks-url", "http://localhost:3001/.lunasec/jwks.json", "--secret", secret])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("configuration error: --secret is refused: a secret on the command line shows in `ps` and shell history; pass TOKENIZER_SECRET in the environment or use --secret-file"),
+        "{err}"
+    );
+    assert!(!err.contains(secret), "the secret is never printed: {err}");
+}
+
+#[test]
 fn help_documents_every_option() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
@@ -223,6 +239,7 @@ fn help_documents_every_option() {
         "GRANT_MAXIMUM_DURATION",
         "TOKENIZER_DATA_DIR",
         "TOKENIZER_SECRET",
+        "TOKENIZER_SECRET_FILE",
         "TOKENIZER_ENV",
         "STORAGE_BACKEND",
         "DYNAMODB_TABLE",
