@@ -18,6 +18,10 @@ use clap::parser::ValueSource;
 use clap::{Arg, Command, Parser, ValueEnum};
 use lunasec_core::{DEFAULT_KID, VerifyingKeys, parse_go_duration};
 use reqwest::Url;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+use tracing_subscriber::layer::Filter;
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::crypto::MIN_SECRET_LEN;
 pub use crate::limits::Limits;
@@ -34,8 +38,11 @@ status 2 after printing one line per problem.
 Quick start (no services at all):
   lunasec-tokenizer --dev --session-jwks-url http://localhost:3001/.lunasec/jwks.json
 
-Logs go to stderr; level from TOKENIZER_LOG or RUST_LOG (default info). No token, JWT, key, cookie,
-session id or plaintext is ever logged.";
+Logs go to stderr; level from TOKENIZER_LOG or RUST_LOG (default info), e.g. debug or
+lunasec_tokenizer=trace. Other crates' logs (hyper, h2, reqwest, rustls, the AWS SDK, redb, tower...)
+are capped at info whatever the level says: at debug and trace they can log headers and URLs, and
+presigned URLs and JWTs are secrets. No token, JWT, key, cookie, session id or plaintext is ever
+logged.";
 
 // ---------------------------------------------------------------------------------------------
 // The options
@@ -1044,6 +1051,35 @@ pub fn fmt_go_duration(d: Duration) -> String {
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// Logging
+
+/// The crates whose events are logged at whatever level `TOKENIZER_LOG` / `RUST_LOG` asks for.
+pub const OWN_LOG_TARGETS: [&str; 2] = ["lunasec_tokenizer", "lunasec_core"];
+
+/// Whether an event or span is let through the cap: every target outside [`OWN_LOG_TARGETS`]
+/// (hyper, h2, reqwest, rustls, the AWS SDK, redb, tower, …) is capped at `info`, whatever the
+/// filter says, because at `debug`/`trace` those crates may log headers or URLs, and presigned URLs
+/// and JWTs are secrets.
+#[must_use]
+pub fn log_allowed(target: &str, level: tracing::Level) -> bool {
+    level <= tracing::Level::INFO
+        || OWN_LOG_TARGETS
+            .iter()
+            .any(|own| target.strip_prefix(own).is_some_and(|r| r.is_empty() || r.starts_with("::")))
+}
+
+/// The log filter: `spec` in `EnvFilter` syntax (`info` when absent or invalid), and the cap of
+/// [`log_allowed`] on top of it.
+#[must_use]
+pub fn log_filter<S>(spec: Option<&str>) -> impl Filter<S> + Send + Sync + 'static
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    let spec = spec.and_then(|s| EnvFilter::try_new(s).ok()).unwrap_or_else(|| EnvFilter::new("info"));
+    spec.and(filter_fn(|meta| log_allowed(meta.target(), *meta.level())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1297,6 +1333,67 @@ mod tests {
             "[default: 4096]",
         ] {
             assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+        }
+    }
+
+    #[test]
+    fn other_crates_logs_are_capped_at_info() {
+        use tracing::Level;
+        assert!(log_allowed("lunasec_tokenizer", Level::TRACE));
+        assert!(log_allowed("lunasec_tokenizer::http", Level::TRACE));
+        assert!(log_allowed("lunasec_core::jwks", Level::DEBUG));
+        assert!(!log_allowed("lunasec_tokenizerx", Level::DEBUG));
+        assert!(!log_allowed("hyper::proto::h1::role", Level::DEBUG));
+        assert!(!log_allowed("aws_smithy_runtime::client::orchestrator", Level::TRACE));
+        assert!(log_allowed("reqwest::connect", Level::INFO));
+        assert!(log_allowed("h2::codec", Level::WARN));
+    }
+
+    #[test]
+    fn the_log_filter_applies_the_cap_whatever_the_spec_says() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = |spec: Option<&str>| {
+            let buf = Buf::default();
+            let writer = buf.clone();
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_filter(log_filter(spec));
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+                tracing::debug!(target: "hyper::proto::h1::role", "third-party debug: authorization header");
+                tracing::trace!(target: "aws_smithy_runtime::client", "third-party trace: presigned URL");
+                tracing::info!(target: "hyper::server", "third-party info");
+                tracing::trace!(target: "lunasec_tokenizer::http", "own trace");
+                tracing::debug!(target: "lunasec_core", "core debug");
+            });
+            let out = buf.0.lock().unwrap().clone();
+            String::from_utf8(out).unwrap()
+        };
+        for spec in ["trace", "hyper=trace,aws_smithy_runtime=trace,lunasec_tokenizer=trace,lunasec_core=trace"] {
+            let out = log(Some(spec));
+            assert!(!out.contains("third-party debug") && !out.contains("third-party trace"), "{spec}: {out}");
+            assert!(
+                out.contains("third-party info") && out.contains("own trace") && out.contains("core debug"),
+                "{spec}: {out}"
+            );
+        }
+        for spec in [None, Some("not a [valid filter")] {
+            let out = log(spec);
+            assert!(out.contains("third-party info") && !out.contains("own trace"), "{spec:?}: {out}");
         }
     }
 }

@@ -4,21 +4,28 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use lunasec_tokenizer::config::LogFormat;
+use lunasec_tokenizer::config::{LogFormat, log_filter};
 use lunasec_tokenizer::{Args, Config};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
+/// Logs to stderr, filtered by `TOKENIZER_LOG`, else `RUST_LOG` (the first that parses), else
+/// `info`; other crates than ours are capped at `info` (see [`log_filter`]).
 fn init_logging(format: LogFormat) {
-    let filter = std::env::var("TOKENIZER_LOG")
-        .ok()
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+    let spec = ["TOKENIZER_LOG", "RUST_LOG"]
+        .into_iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|spec| EnvFilter::try_new(spec).is_ok());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let registry = tracing_subscriber::registry();
     match format {
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
-        LogFormat::Compact => builder.compact().init(),
+        LogFormat::Json => registry
+            .with(layer.json().with_current_span(true).with_span_list(false).with_filter(log_filter(spec.as_deref())))
+            .init(),
+        LogFormat::Compact => registry.with(layer.compact().with_filter(log_filter(spec.as_deref()))).init(),
     }
 }
 
