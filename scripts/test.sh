@@ -27,10 +27,19 @@ trap stop_localstack EXIT
 bash scripts/localstack/start.sh "$LS_PORT"
 export LOCALSTACK_ENDPOINT="http://127.0.0.1:$LS_PORT"
 
+step "Garage (a second S3 server, which checks the signature of every call; a cached build)"
+bash scripts/garage/install.sh
+GARAGE_PORT="$(free_port)"
+stop_services() { stop_localstack; bash scripts/garage/stop.sh "$GARAGE_PORT" >/dev/null 2>&1 || true; }
+trap stop_services EXIT
+eval "$(bash scripts/garage/start.sh "$GARAGE_PORT")"
+# The service-backed tests fail, rather than skip, when an endpoint is missing.
+export LUNASEC_REQUIRE_SERVICES=1
+
 step "build the tokenizer (release)"
 cargo build --release --target "$HOST_TRIPLE" -p lunasec-tokenizer
 
-step "cargo test (core, tokenizer: embedded and LocalStack S3 + DynamoDB)"
+step "cargo test (core, tokenizer: embedded, LocalStack S3 + DynamoDB, Garage S3)"
 # --lib --tests: the libraries and integration tests (examples are built by clippy above).
 cargo test --release --target "$HOST_TRIPLE" --workspace --exclude lunasec-node --lib --tests
 

@@ -69,13 +69,15 @@ run_wrk() {
 }
 
 RESULTS=()
+FLOOD_NOTE=""
 
 bench_mode() {
   local mode="$1" port base data
   port="$(free_port)"
   base="http://127.0.0.1:$port"
   data="$WORK/data-$mode"
-  local -a env=(TOKENIZER_DATA_DIR="$data" SESSION_PUBLIC_KEY="$PUBLIC_KEY" TOKENIZER_LOG=warn)
+  local -a env=(TOKENIZER_DATA_DIR="$data" SESSION_PUBLIC_KEY="$PUBLIC_KEY" TOKENIZER_LOG=warn
+                AUTH_PROVIDERS='{"app":{"url":"http://localhost:3001","default":true}}')
   if [ "$mode" = localstack ]; then
     local name="lunasec-bench-$$"
     env+=(STORAGE_BACKEND=dynamodb DYNAMODB_TABLE="$name" DYNAMODB_CREATE_TABLE=true
@@ -95,6 +97,22 @@ bench_mode() {
   set -a; . "$WORK/bench.env"; set +a
   log "$mode: grant/verify"
   read -r g_rps g_p50 g_p99 g_bad < <(run_wrk "$mode-grant-verify" /grant/verify BENCH_APP_JWT "$base")
+  if [ "$mode" = embedded ]; then
+    # Issue 12 item 1: grant/verify again while anonymous /session/ensure requests flood in
+    # (a second wrk on the same cores), and the record store's size before and after.
+    local size_before size_after
+    size_before="$(stat -c %s "$data/store.redb")"
+    log "$mode: grant/verify during a /session/ensure flood"
+    wrk -t1 -c16 -d"$DURATION" -s "$ROOT/bench/tokenizer/ensure.lua" "$base" >"$OUT/$mode-ensure-flood.txt" &
+    local flood=$!
+    read -r f_rps f_p50 f_p99 f_bad < <(run_wrk "$mode-grant-verify-flooded" /grant/verify BENCH_APP_JWT "$base")
+    wait "$flood"
+    local ensured ensure_bad
+    ensured="$(awk '/requests in/ {print $1}' "$OUT/$mode-ensure-flood.txt")"
+    ensure_bad="$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$OUT/$mode-ensure-flood.txt")"
+    size_after="$(stat -c %s "$data/store.redb")"
+    FLOOD_NOTE="During the flood: $ensured anonymous /session/ensure requests (${ensure_bad:-0} answered >= 400) in $DURATION; store.redb $size_before → $size_after bytes."
+  fi
   log "$mode: detokenize"
   read -r d_rps d_p50 d_p99 d_bad < <(run_wrk "$mode-detokenize" /detokenize BENCH_USER_JWT "$base")
   local rss
@@ -102,6 +120,9 @@ bench_mode() {
   kill -TERM "$PID"; wait "$PID" || true; PID=""
   RESULTS+=("| $mode | grant/verify | $g_rps | $g_p50 | $g_p99 | $g_bad | $rss |")
   RESULTS+=("| $mode | detokenize | $d_rps | $d_p50 | $d_p99 | $d_bad | $rss |")
+  if [ "$mode" = embedded ]; then
+    RESULTS+=("| $mode | grant/verify during an ensure flood | $f_rps | $f_p50 | $f_p99 | $f_bad | $rss |")
+  fi
 }
 
 if [ "$MODE" = embedded ] || [ "$MODE" = all ]; then
@@ -124,3 +145,4 @@ echo
 echo "| backend | route | requests/s | p50 | p99 | non-2xx | tokenizer peak RSS |"
 echo "|---|---|---:|---:|---:|---:|---:|"
 printf '%s\n' "${RESULTS[@]}"
+[ -z "$FLOOD_NOTE" ] || { echo; echo "$FLOOD_NOTE"; }

@@ -12,6 +12,7 @@ pub mod frame;
 pub mod http;
 pub mod keys;
 pub mod limits;
+pub mod ratelimit;
 pub mod server;
 pub mod store;
 

@@ -371,6 +371,18 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
                     .map_err(|e| StartError(format!("cannot create the blob directory: {e}")))?
                     .with_min_upload_rate(config.limits.blob_min_rate_bytes, config.limits.blob_min_rate_window),
             );
+            // Tokens whose upload never completed are purged once their URL has expired.
+            let (b, s) = (Arc::clone(&blob), Arc::clone(&store));
+            background.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(PURGE_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = b.sweep_pending(s.as_ref(), lunasec_core::jwt::now_secs()).await {
+                        tracing::warn!(error = %e, "sweeping never-uploaded tokens failed");
+                    }
+                }
+            }));
             (Arc::clone(&blob) as Arc<dyn CiphertextStore>, Some(blob))
         };
 

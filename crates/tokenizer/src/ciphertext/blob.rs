@@ -11,11 +11,19 @@
 //! customer key in 64 KiB segments (the STREAM construction: nonce = 7 random bytes ‖ segment
 //! counter ‖ last-segment flag; AAD = object key), so uploads and downloads stream with bounded
 //! memory, truncation and reordering are detected, and a file only decrypts under its own name.
-//! Uploads go to a temporary file that is renamed into place only when complete (an interrupted or
-//! oversized upload leaves nothing behind).
+//! Uploads go to a temporary file that is renamed into place only when complete, then the directory
+//! is synced: an interrupted or oversized upload leaves nothing behind (the temporary file is removed
+//! even when the connection drops and the handler is cancelled mid-stream, and leftovers of a crash
+//! are removed at the next start), and a partial upload reads as absent, never as truncated data.
+//!
+//! Tokens whose upload never happened: `/tokenize` leaves a marker `pending/<object key>` naming the
+//! token's record and a deadline (the URL's expiry plus a minute). [`BlobStore::sweep_pending`]
+//! deletes the record of every token whose deadline passed with no object and no upload in progress,
+//! so signed-in callers cannot fill the record store with tokens that hold nothing.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use axum::body::{Body, Bytes};
@@ -29,8 +37,9 @@ use lunasec_core::jwt::now_secs;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{CiphertextError, CiphertextStore, Method, PRESIGN_TTL, Presigned};
-use crate::crypto::{self, DataKey, SSE_C_ALGORITHM, SSE_C_KEY, SSE_C_KEY_MD5, Secrets};
+use crate::crypto::{self, DataKey, Hash32, SSE_C_ALGORITHM, SSE_C_KEY, SSE_C_KEY_MD5, Secrets};
 use crate::error::ApiError;
+use crate::store::RecordStore;
 
 const MAGIC: &[u8; 8] = b"LSBLOB1\0";
 const PREFIX_LEN: usize = 7;
@@ -47,6 +56,64 @@ pub struct BlobStore {
     max_size: u64,
     /// Minimum upload rate: at least `.0` bytes in every `.1` (`.0 == 0`: no check).
     min_rate: (u64, std::time::Duration),
+    /// Object keys with an upload in progress (and how many), so the sweep never purges a token
+    /// whose upload started before its URL expired and is still running.
+    uploading: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Extra time after a PUT URL's expiry before a token with no object is purged.
+pub const PENDING_GRACE_SECS: u64 = 60;
+
+/// A file under `tmp/`, removed when dropped unless [`TempFile::keep`] was called: an upload cut
+/// off mid-stream drops the handler's future before any code after an `.await` runs.
+struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TempFile {
+    fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            // One unlink: cheap enough to run where the future is dropped.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Marks an object key as being uploaded for as long as it lives.
+struct Uploading {
+    map: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl Uploading {
+    fn new(map: &Arc<Mutex<HashMap<String, usize>>>, key: &str) -> Self {
+        *map.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key.to_owned()).or_insert(0) += 1;
+        Self { map: Arc::clone(map), key: key.to_owned() }
+    }
+}
+
+impl Drop for Uploading {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Makes a directory entry (a rename or a new file) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -84,16 +151,100 @@ struct Authorized {
 }
 
 impl BlobStore {
-    /// A blob store under `dir` (created if missing).
+    /// A blob store under `dir` (created if missing). Temporary files left by an earlier process
+    /// (a crash mid-upload) are removed: nothing can be writing to them now.
     pub fn new(dir: PathBuf, public_url: String, secrets: Arc<Secrets>, max_size: u64) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir.join("tmp"))?;
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        std::fs::create_dir_all(dir.join("pending"))?;
+        let mut stale = 0usize;
+        for entry in std::fs::read_dir(&tmp)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::remove_file(entry.path())?;
+                stale += 1;
+            }
+        }
+        if stale > 0 {
+            tracing::info!(files = stale, "blob store: removed temporary files of interrupted uploads");
+        }
         Ok(Self {
             dir,
             public_url: public_url.trim_end_matches('/').to_owned(),
             secrets,
             max_size,
             min_rate: (0, std::time::Duration::from_secs(10)),
+            uploading: Arc::default(),
         })
+    }
+
+    /// How many temporary (in-progress) upload files exist; for tests and the soak's leak checks.
+    pub fn temp_files(&self) -> std::io::Result<usize> {
+        Ok(std::fs::read_dir(self.dir.join("tmp"))?.count())
+    }
+
+    fn pending_path(&self, object_key: &str) -> PathBuf {
+        self.dir.join("pending").join(object_key)
+    }
+
+    /// Records that `record_key`'s object is expected at `object_key` by `url_expires` (unix
+    /// seconds); [`Self::sweep_pending`] purges the record if it never arrives. Written before the
+    /// record, so a failure in between leaves only a marker naming nothing.
+    pub async fn expect_upload(&self, object_key: &str, record_key: &Hash32, url_expires: u64) -> std::io::Result<()> {
+        if !valid_object_key(object_key) {
+            return Err(std::io::Error::other("invalid object key"));
+        }
+        let deadline = url_expires.saturating_add(PENDING_GRACE_SECS);
+        tokio::fs::write(self.pending_path(object_key), format!("{}\n{deadline}\n", crypto::hex(record_key))).await
+    }
+
+    /// Purges the records of tokens whose upload deadline passed with no object stored and no
+    /// upload in progress, and drops the markers of tokens whose object arrived. Returns how many
+    /// records were purged. A marker that cannot be read is left for a person to look at.
+    pub async fn sweep_pending(&self, store: &dyn RecordStore, now_secs: u64) -> std::io::Result<u64> {
+        let dir = self.dir.join("pending");
+        let names = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<String>> {
+            let mut names = Vec::new();
+            for entry in std::fs::read_dir(dir)? {
+                if let Some(name) = entry?.file_name().to_str().filter(|n| valid_object_key(n)) {
+                    names.push(name.to_owned());
+                }
+            }
+            Ok(names)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let mut purged = 0;
+        for object_key in names {
+            let marker = self.pending_path(&object_key);
+            let Ok(text) = tokio::fs::read_to_string(&marker).await else { continue };
+            let mut lines = text.lines();
+            let (Some(record_key), Some(deadline)) =
+                (lines.next().and_then(crypto::unhex::<32>), lines.next().and_then(|d| d.parse::<u64>().ok()))
+            else {
+                tracing::warn!("blob store: an unreadable upload marker was left in place");
+                continue;
+            };
+            if deadline > now_secs
+                || self.uploading.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(&object_key)
+            {
+                continue;
+            }
+            if !tokio::fs::try_exists(self.path_of(&object_key)).await? {
+                match store.delete_token(record_key).await {
+                    Ok(_) => purged += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "blob store: purging a token that was never uploaded failed");
+                        continue;
+                    }
+                }
+            }
+            tokio::fs::remove_file(&marker).await?;
+        }
+        if purged > 0 {
+            tracing::info!(tokens = purged, "purged tokens whose upload never completed");
+        }
+        Ok(purged)
     }
 
     /// Cuts off uploads during which fewer than `bytes` arrived in some `window` (a trickled
@@ -207,26 +358,36 @@ impl BlobStore {
         {
             return Err(too_large());
         }
-        let tmp = self.dir.join("tmp").join(crypto::hex(&crypto::random::<16>()));
-        let result = self.write_encrypted(&tmp, &auth, body, too_large).await;
-        match result {
+        let _uploading = Uploading::new(&self.uploading, &auth.object_key);
+        let tmp = TempFile { path: self.dir.join("tmp").join(crypto::hex(&crypto::random::<16>())), armed: true };
+        self.write_encrypted(&tmp.path, &auth, body, too_large).await?;
+        let dest = self.path_of(&auth.object_key);
+        let shard = dest.parent().unwrap_or(&self.dir).to_path_buf();
+        let (dir, pending, from) = (self.dir.clone(), self.pending_path(&auth.object_key), tmp.path.clone());
+        // Blocking file-system calls, in order: the shard directory (synced into its parent when
+        // new), the rename, the directory sync that makes the rename durable, then the marker.
+        let moved = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if !shard.is_dir() {
+                std::fs::create_dir_all(&shard)?;
+                sync_dir(&dir)?;
+            }
+            std::fs::rename(&from, &dest)?;
+            sync_dir(&shard)?;
+            // Best effort: a marker left behind is dropped by the sweep, which finds the object.
+            let _ = std::fs::remove_file(&pending);
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        match moved {
             Ok(()) => {
-                let dest = self.path_of(&auth.object_key);
-                let renamed = async {
-                    tokio::fs::create_dir_all(dest.parent().unwrap_or(&self.dir)).await?;
-                    tokio::fs::rename(&tmp, &dest).await
-                }
-                .await;
-                if let Err(e) = renamed {
-                    let _ = tokio::fs::remove_file(&tmp).await;
-                    tracing::error!(error = %e, "blob store: cannot move an upload into place");
-                    return Err(ApiError::internal());
-                }
+                tmp.keep();
                 Ok(())
             }
             Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                Err(e)
+                tracing::error!(error = %e, "blob store: cannot move an upload into place");
+                Err(ApiError::internal())
             }
         }
     }
@@ -444,5 +605,109 @@ impl CiphertextStore for BlobStore {
 
     fn browser_origin(&self) -> BoxFuture<'_, Option<String>> {
         std::future::ready(super::origin_of(&self.public_url)).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TokenRecord;
+    use crate::store::embedded::EmbeddedStore;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lunasec-blob-{tag}-{}", crypto::hex(&crypto::random::<8>())));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn store_at(dir: &Path) -> BlobStore {
+        let secrets = Arc::new(Secrets::derive(&[7u8; 32]));
+        BlobStore::new(dir.join("blobs"), "http://127.0.0.1:1".into(), secrets, 1 << 20).unwrap()
+    }
+
+    fn put_request(store: &BlobStore, object_key: &str, key: &DataKey) -> (String, HeaderMap) {
+        let url = store.presign_url(Method::Put, object_key, key, now_secs() + 60);
+        let query = url.split_once('?').unwrap().1.to_owned();
+        let mut headers = HeaderMap::new();
+        for (k, v) in key.sse_c_headers() {
+            headers.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        (query, headers)
+    }
+
+    #[test]
+    fn temporary_files_of_an_earlier_process_are_removed_at_start() {
+        let dir = temp_dir("stale");
+        let first = store_at(&dir);
+        std::fs::write(dir.join("blobs/tmp/0123abcd"), b"half an upload").unwrap();
+        assert_eq!(first.temp_files().unwrap(), 1);
+        drop(first);
+        let second = store_at(&dir);
+        assert_eq!(second.temp_files().unwrap(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_upload_cut_off_mid_stream_leaves_no_temporary_file() {
+        let dir = temp_dir("cut");
+        let store = store_at(&dir);
+        let object_key = crypto::hex(&crypto::random::<32>());
+        let key = DataKey::generate();
+        let (query, headers) = put_request(&store, &object_key, &key);
+        // One chunk, then a body that never ends: the client stalls, then its connection drops
+        // (the handler's future is dropped, as hyper does).
+        let body = Body::from_stream(
+            futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![1u8; 100_000]))])
+                .chain(futures_util::stream::pending()),
+        );
+        let put = store.put(&object_key, Some(&query), &headers, body);
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(200), put).await;
+        assert!(cut.is_err(), "the upload must still be waiting for its body");
+        assert_eq!(store.temp_files().unwrap(), 0, "the temporary file is removed when the upload is dropped");
+        assert!(!store.path_of(&object_key).exists());
+        assert!(store.uploading.lock().unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn tokens_never_uploaded_are_purged_after_their_deadline_and_no_other() {
+        let dir = temp_dir("pending");
+        let blobs = store_at(&dir);
+        let records = EmbeddedStore::open(&dir.join("store.redb")).unwrap();
+        let record = || TokenRecord {
+            wrapped_key: vec![2; 61],
+            metadata: lunasec_core::protocol::Metadata::default(),
+            created_ms: 1,
+        };
+        let now = now_secs();
+        let (never, uploaded, fresh) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        let (k_never, k_uploaded, k_fresh) =
+            (crypto::hex(&[11u8; 32]), crypto::hex(&[12u8; 32]), crypto::hex(&[13u8; 32]));
+        for (rk, ok, expires) in
+            [(never, &k_never, now - 600), (uploaded, &k_uploaded, now - 600), (fresh, &k_fresh, now + 600)]
+        {
+            blobs.expect_upload(ok, &rk, expires).await.unwrap();
+            records.put_token(rk, record(), Vec::new(), 0).await.unwrap();
+        }
+        // The uploaded one has its object (the marker is still there, as after a crash).
+        let shard = blobs.path_of(&k_uploaded);
+        std::fs::create_dir_all(shard.parent().unwrap()).unwrap();
+        std::fs::write(&shard, b"ciphertext").unwrap();
+        // An upload in progress past the deadline is not purged either.
+        let in_progress = Uploading::new(&blobs.uploading, &k_never);
+        assert_eq!(blobs.sweep_pending(&records, now).await.unwrap(), 0);
+        assert!(records.get_token(never).await.unwrap().is_some());
+        drop(in_progress);
+
+        assert_eq!(blobs.sweep_pending(&records, now).await.unwrap(), 1);
+        assert!(records.get_token(never).await.unwrap().is_none(), "never uploaded: purged");
+        assert!(records.get_token(uploaded).await.unwrap().is_some(), "uploaded: kept");
+        assert!(records.get_token(fresh).await.unwrap().is_some(), "URL still valid: kept");
+        assert!(!blobs.pending_path(&k_never).exists());
+        assert!(!blobs.pending_path(&k_uploaded).exists(), "the marker of an uploaded token is dropped");
+        assert!(blobs.pending_path(&k_fresh).exists());
+        // A second sweep finds nothing more to do.
+        assert_eq!(blobs.sweep_pending(&records, now).await.unwrap(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -2,7 +2,8 @@
 //! with the SSE-C algorithm, key and key-MD5 signed into the request, so S3 only accepts the
 //! request with exactly those headers. Presigning is local; the tokenizer talks to S3 only to
 //! check (and optionally create) the bucket: until that check has succeeded, presigning answers
-//! "unavailable" instead of handing out URLs that cannot work.
+//! "unavailable" instead of handing out URLs that cannot work — and a 403 is a failed check
+//! (wrong or unknown credentials look exactly like that).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,12 +109,23 @@ impl S3Ciphertext {
         self.ready.load(Ordering::Relaxed)
     }
 
-    /// `HeadBucket`; creates the bucket if it is missing and creation is enabled. A 403 counts as
-    /// reachable (the credentials may lack `s3:ListBucket` and still be able to presign).
+    /// `HeadBucket`; creates the bucket if it is missing and creation is enabled.
+    ///
+    /// A 403 makes the store unavailable: S3 gives the same bodiless 403 for an unknown access key,
+    /// a wrong secret and a missing `s3:ListBucket`, and in the first two cases every URL presigned
+    /// with these credentials would be refused too. So the credentials must be allowed to
+    /// `HeadBucket` (`s3:ListBucket` on the bucket; see the README for the full list).
     pub async fn check_bucket(&self) -> Result<(), CiphertextError> {
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 403 => Ok(()),
+            Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 403 => {
+                Err(CiphertextError::Unavailable(format!(
+                    "S3 refused HeadBucket on bucket {} (403 Forbidden): the access key id is unknown, the \
+                     secret access key is wrong, or the credentials lack s3:ListBucket on the bucket; URLs \
+                     presigned with them would be refused too, so none are handed out",
+                    self.bucket
+                )))
+            }
             Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 404 && self.create_bucket => {
                 let mut req = self.client.create_bucket().bucket(&self.bucket);
                 if self.region != "us-east-1" {

@@ -372,6 +372,22 @@ impl RecordStore for DynamoStore {
         .boxed()
     }
 
+    fn delete_token(&self, key: Hash32) -> BoxFuture<'_, StoreResult<bool>> {
+        async move {
+            let out = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(token_pk(&key)))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(|e| map_err("DeleteItem", &e))?;
+            Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+        }
+        .boxed()
+    }
+
     fn set_metadata(&self, key: Hash32, metadata: Metadata) -> BoxFuture<'_, StoreResult<bool>> {
         async move {
             let md = serde_json::to_string(&metadata).map_err(build_err)?;

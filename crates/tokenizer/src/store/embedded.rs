@@ -204,6 +204,15 @@ impl RecordStore for EmbeddedStore {
         })
     }
 
+    fn delete_token(&self, key: Hash32) -> BoxFuture<'_, StoreResult<bool>> {
+        self.blocking(move |s| {
+            s.write(|txn| {
+                let mut tokens = txn.open_table(TOKENS)?;
+                Ok(tokens.remove(&key[..])?.is_some())
+            })
+        })
+    }
+
     fn set_metadata(&self, key: Hash32, metadata: Metadata) -> BoxFuture<'_, StoreResult<bool>> {
         self.blocking(move |s| {
             let mut txn = s.db.begin_write().map_err(failed)?;

@@ -108,6 +108,10 @@ pub trait RecordStore: Send + Sync + 'static {
 
     fn get_token(&self, key: Hash32) -> BoxFuture<'_, StoreResult<Option<TokenRecord>>>;
 
+    /// Deletes a token's record (a token whose upload never completed); `false` when there was
+    /// none. Its grants are left to expire.
+    fn delete_token(&self, key: Hash32) -> BoxFuture<'_, StoreResult<bool>>;
+
     /// Replaces a token's metadata; `false` when there is no such token.
     fn set_metadata(&self, key: Hash32, metadata: Metadata) -> BoxFuture<'_, StoreResult<bool>>;
 

@@ -12,11 +12,15 @@ use lunasec_tokenizer::config::{AwsConfig, CiphertextConfig, StorageConfig};
 use serde_json::json;
 
 fn endpoint() -> Option<String> {
+    use std::io::Write as _;
     match std::env::var("LOCALSTACK_ENDPOINT") {
         Ok(e) if !e.trim().is_empty() => Some(e.trim().trim_end_matches('/').to_owned()),
         _ => {
+            assert!(
+                std::env::var_os("LUNASEC_REQUIRE_SERVICES").is_none(),
+                "LUNASEC_REQUIRE_SERVICES is set but LOCALSTACK_ENDPOINT is not"
+            );
             // Straight to the stderr handle: the test harness captures `eprintln!` of passing tests.
-            use std::io::Write as _;
             let _ = writeln!(std::io::stderr(), "skipped: LOCALSTACK_ENDPOINT not set");
             None
         }

@@ -2,6 +2,7 @@
 
 mod common;
 mod frame;
+mod garage;
 mod limits;
 mod localstack;
 mod ready;
