@@ -318,6 +318,13 @@ pub struct LimitArgs {
           value_parser = check(count))]
     pub max_concurrent_requests: Checked<usize>,
 
+    /// Tokens one user session may create per minute (a burst of this many, then one every
+    /// 60/N seconds); more are answered `429` with Retry-After. Application callers are not
+    /// limited. Counted per tokenizer instance. 0 disables the limit.
+    #[arg(long, env = "TOKENIZE_SESSION_RATE", default_value = "600", value_name = "N",
+          value_parser = check(per_minute))]
+    pub tokenize_session_rate: Checked<u32>,
+
     /// On SIGTERM/SIGINT, in-flight requests get this long to finish; then open connections are
     /// dropped and the process exits.
     #[arg(long, env = "TOKENIZER_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION",
@@ -335,6 +342,7 @@ impl LimitArgs {
             self.blob_min_upload_rate.take(p),
             self.blob_min_upload_window.take(p),
             self.shutdown_grace.take(p),
+            self.tokenize_session_rate.take(p),
         );
         let (
             Some(header_read_timeout),
@@ -344,6 +352,7 @@ impl LimitArgs {
             Some(blob_min_rate_bytes),
             Some(blob_min_rate_window),
             Some(shutdown_grace),
+            Some(tokenize_per_session_per_minute),
         ) = values
         else {
             return None;
@@ -356,6 +365,7 @@ impl LimitArgs {
             blob_min_rate_bytes,
             blob_min_rate_window,
             shutdown_grace,
+            tokenize_per_session_per_minute,
         })
     }
 }
@@ -686,6 +696,13 @@ fn count(s: &str) -> Parsed<usize> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => bad("must be a whole number greater than zero"),
+    }
+}
+
+fn per_minute(s: &str) -> Parsed<u32> {
+    match s.parse::<u32>() {
+        Ok(n) if n <= 1_000_000 => Ok(n),
+        _ => bad("must be a whole number from 0 (no limit) to 1000000"),
     }
 }
 

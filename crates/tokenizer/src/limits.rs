@@ -34,6 +34,8 @@ pub struct Limits {
     pub blob_min_rate_window: Duration,
     /// On shutdown, in-flight requests get this long to finish; then connections are dropped.
     pub shutdown_grace: Duration,
+    /// Tokens one user session may create per minute (`0`: no limit); see [`crate::ratelimit`].
+    pub tokenize_per_session_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -46,6 +48,7 @@ impl Default for Limits {
             blob_min_rate_bytes: 16 << 10,
             blob_min_rate_window: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            tokenize_per_session_per_minute: crate::ratelimit::DEFAULT_PER_MINUTE,
         }
     }
 }

@@ -337,3 +337,27 @@ fn help_documents_the_limits() {
         assert!(help.contains(var), "--help does not mention {var}");
     }
 }
+
+/// Issue 12 item 5: a signed-in session cannot create tokens without limit (`429` with
+/// Retry-After); other sessions and the application are unaffected.
+#[tokio::test]
+async fn a_session_creating_tokens_too_fast_gets_429_and_no_one_else_does() {
+    let h = Harness::embedded_with(|c| c.limits.tokenize_per_session_per_minute = 5).await;
+    let greedy = h.user_jwt("rate-greedy");
+    for _ in 0..5 {
+        assert_eq!(h.post("/tokenize", Some(&greedy), &json!({})).await.status, 200);
+    }
+    let r = h.post("/tokenize", Some(&greedy), &json!({})).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.error_name(), "rateLimited");
+    let retry: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=12).contains(&retry), "5 a minute: one more within 12 s, told {retry}");
+    assert!(r.header("lunasec-session-hash").is_some(), "still the caller's session");
+    let other = h.user_jwt("rate-other");
+    assert_eq!(h.post("/tokenize", Some(&other), &json!({})).await.status, 200);
+    for _ in 0..10 {
+        assert_eq!(h.post("/tokenize", Some(&h.app_jwt()), &json!({})).await.status, 200, "applications are not limited");
+    }
+    // Reading is not limited.
+    assert_eq!(h.get("/health", &[]).await.status, 200);
+}
