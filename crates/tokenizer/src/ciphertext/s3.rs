@@ -21,14 +21,15 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{BucketLocationConstraint, CorsConfiguration, CorsRule, CreateBucketConfiguration};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
+use lunasec_core::backoff::Backoff;
 use lunasec_core::presign::{S3Credentials, S3Presigner, S3Target};
 
 use super::{CiphertextError, CiphertextStore, Method, PRESIGN_TTL, Presigned};
 use crate::crypto::DataKey;
 
 const RECHECK_EVERY: Duration = Duration::from_mins(1);
-const BACKOFF_START: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// Checks while the bucket check fails: 250 ms doubling up to 15 s (full jitter).
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(15));
 
 /// Credentials expiring sooner than this are fetched again, so that a URL signed with them stays
 /// valid for its whole [`PRESIGN_TTL`] (S3 refuses a URL once its session token has expired).
@@ -283,7 +284,7 @@ impl S3Ciphertext {
     /// Background loop: check the bucket with backoff until it answers, then every minute;
     /// presigning is refused while the last check failed.
     pub async fn run(self: Arc<Self>) {
-        let mut backoff = BACKOFF_START;
+        let mut backoff = BACKOFF;
         loop {
             // Keeps the signing credentials fresh off the request path (a no-op unless they are due).
             let _ = self.signer.presigner().await;
@@ -297,13 +298,12 @@ impl S3Ciphertext {
                     if !was {
                         tracing::info!(bucket = %self.bucket, "S3 bucket reachable");
                     }
-                    backoff = BACKOFF_START;
+                    backoff.reset();
                     tokio::time::sleep(RECHECK_EVERY).await;
                 }
                 Err(e) => {
                     tracing::warn!(bucket = %self.bucket, error = %e, "S3 bucket check failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
         }
