@@ -3,7 +3,7 @@
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
-use lunasec_core::presign::{self, PresignMethod, S3Credentials, S3Target};
+use lunasec_core::presign::{self, Method, S3Credentials, S3Target};
 use napi_derive::napi;
 
 use crate::error::{IntoNapi, Result};
@@ -80,7 +80,7 @@ impl S3Presigner {
         key: String,
         headers: Option<std::collections::HashMap<String, String>>,
     ) -> Result<PresignedRequest> {
-        self.presign(PresignMethod::Put, &key, headers)
+        self.presign(Method::Put, &key, headers)
     }
 
     /// A presigned `GET` for `key`.
@@ -90,14 +90,14 @@ impl S3Presigner {
         key: String,
         headers: Option<std::collections::HashMap<String, String>>,
     ) -> Result<PresignedRequest> {
-        self.presign(PresignMethod::Get, &key, headers)
+        self.presign(Method::Get, &key, headers)
     }
 }
 
 impl S3Presigner {
     fn presign(
         &self,
-        method: PresignMethod,
+        method: Method,
         key: &str,
         headers: Option<std::collections::HashMap<String, String>>,
     ) -> Result<PresignedRequest> {

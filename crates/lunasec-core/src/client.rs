@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::backoff::Backoff;
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{
     DetokenizeResponse, Envelope, GrantRequest, GrantType, GrantVerifyResponse, Headers, Metadata, MetadataResponse,
@@ -120,6 +121,12 @@ fn status_error(status: StatusCode, name: Option<&str>, message: Option<&str>, w
     err(code, format!("{what}: tokenizer answered {}{detail}", status.as_u16()))
 }
 
+/// Delays between retries of one request: up to 50 ms, 200 ms, then 800 ms (full jitter); the
+/// default two retries wait at most 250 ms in all.
+fn retry_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(50), Duration::from_millis(800)).factor(4)
+}
+
 fn retryable_status(s: StatusCode) -> bool {
     matches!(s.as_u16(), 502..=504)
 }
@@ -146,10 +153,6 @@ impl TokenizerClient {
             .build()
             .map_err(|_| err(ErrorCode::TokenizerError, "could not build the HTTP client"))?;
         Ok(Self { http, base, opts })
-    }
-
-    async fn backoff(attempt: u32) {
-        tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt + 1).pow(2))).await;
     }
 
     /// POSTs a JSON request with the JWT and unwraps the envelope.
@@ -199,6 +202,7 @@ impl TokenizerClient {
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
         let mut attempt = 0;
+        let mut backoff = retry_backoff();
         loop {
             let retry_left = idempotent && attempt < self.opts.retries;
             match build().send().await {
@@ -207,7 +211,7 @@ impl TokenizerClient {
                 Ok(res) if retry_left && retryable_status(res.status()) => {}
                 Ok(res) => return Ok(res),
             }
-            Self::backoff(attempt).await;
+            tokio::time::sleep(backoff.next_delay()).await;
             attempt += 1;
         }
     }

@@ -5,6 +5,7 @@
 //! Expected failures are returned as typed [`Error`] values with a stable [`ErrorCode`];
 //! no error message ever contains a token, a JWT, key material or a session id.
 
+pub mod backoff;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod duration;

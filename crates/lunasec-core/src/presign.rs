@@ -1,11 +1,12 @@
 //! S3 presigned URLs (SigV4 in the query string), built with `aws-sigv4`.
 //!
-//! Used by the simple tokenizer, which runs inside the user's app: `PUT` URLs to upload a token's
-//! value, `GET` URLs to read it back. Extra headers (e.g. SSE-C) are signed, so a client must send
-//! them exactly. The signing identity is built once; each URL costs one canonical request and
-//! one signature.
+//! The one S3 presigner of the project: the simple tokenizer (inside the user's app, static or
+//! app-refreshed credentials) and the Dedicated Tokenizer (credentials from the AWS SDK's provider
+//! chain, cached by the caller) both sign with it. `PUT` URLs upload a token's value, `GET` URLs
+//! read it back. Extra headers (e.g. SSE-C) are signed, so a client must send them exactly. The
+//! signing identity is built once per set of credentials; each URL costs one canonical request and
+//! one signature, and no I/O.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -18,6 +19,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::Headers;
 
 /// Default lifetime of a presigned URL.
 pub const DEFAULT_EXPIRES: Duration = Duration::from_mins(15);
@@ -29,14 +31,14 @@ const KEY_ESCAPE: &AsciiSet = &QUERY_ESCAPE.remove(b'/');
 /// RFC 3986 unreserved characters stay; everything else is escaped (SigV4's query encoding).
 const QUERY_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// HTTP method of a presigned URL.
+/// HTTP method of a presigned URL (S3's, and the tokenizer's own blob store's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresignMethod {
+pub enum Method {
     Get,
     Put,
 }
 
-impl PresignMethod {
+impl Method {
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -47,10 +49,17 @@ impl PresignMethod {
 }
 
 /// A presigned request: the URL and the headers the client must send with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Presigned {
     pub url: String,
-    pub headers: BTreeMap<String, String>,
+    pub headers: Headers,
+}
+
+impl std::fmt::Debug for Presigned {
+    // Both carry secrets: the URL is a bearer credential, the headers may hold an SSE-C key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Presigned(<redacted>)")
+    }
 }
 
 /// Static AWS credentials.
@@ -59,6 +68,17 @@ pub struct S3Credentials {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: Option<String>,
+}
+
+impl From<&Credentials> for S3Credentials {
+    /// The AWS SDK's credentials (from a provider chain); their expiry is the caller's to track.
+    fn from(c: &Credentials) -> Self {
+        Self {
+            access_key_id: c.access_key_id().to_owned(),
+            secret_access_key: c.secret_access_key().to_owned(),
+            session_token: c.session_token().map(str::to_owned),
+        }
+    }
 }
 
 impl std::fmt::Debug for S3Credentials {
@@ -75,6 +95,52 @@ pub struct S3Target {
     /// Endpoint override (LocalStack, MinIO…): path-style `{endpoint}/{bucket}/{key}`.
     /// `None`: AWS, virtual-hosted `https://{bucket}.s3.{region}.amazonaws.com/{key}`.
     pub endpoint: Option<String>,
+}
+
+impl S3Target {
+    /// Checks the bucket, region and endpoint; `(base URL of the objects, host)`.
+    fn resolve(&self) -> Result<(String, String)> {
+        if !valid_bucket(&self.bucket) {
+            return Err(invalid("s3Bucket must be a valid S3 bucket name (3-63 characters of a-z 0-9 . -)"));
+        }
+        if self.region.is_empty()
+            || !self.region.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        {
+            return Err(invalid("awsRegion must be an AWS region such as us-west-2"));
+        }
+        // The AWS China partition has its own domain.
+        let domain = if self.region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+        Ok(match &self.endpoint {
+            Some(endpoint) => {
+                let e = endpoint.trim_end_matches('/');
+                let rest = e
+                    .strip_prefix("http://")
+                    .or_else(|| e.strip_prefix("https://"))
+                    .ok_or_else(|| invalid("endpoint must be an http(s) URL such as http://127.0.0.1:4566"))?;
+                if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+                    return Err(invalid("endpoint must be scheme://host[:port] with no path, query or credentials"));
+                }
+                (format!("{e}/{}", self.bucket), rest.to_owned())
+            }
+            None if !self.bucket.contains('.') => {
+                let host = format!("{}.s3.{}.{domain}", self.bucket, self.region);
+                (format!("https://{host}"), host)
+            }
+            // Dotted bucket names break virtual-hosted TLS: use path style.
+            None => {
+                let host = format!("s3.{}.{domain}", self.region);
+                (format!("https://{host}/{}", self.bucket), host)
+            }
+        })
+    }
+
+    /// The origin (`scheme://host[:port]`) presigned URLs point to, once the target is checked
+    /// (for a browser's CSP `connect-src` and CORS).
+    pub fn origin(&self) -> Result<String> {
+        let (base, host) = self.resolve()?;
+        let scheme = if base.starts_with("http://") { "http" } else { "https" };
+        Ok(format!("{scheme}://{host}"))
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -104,43 +170,15 @@ fn valid_bucket(b: &str) -> bool {
 }
 
 impl S3Presigner {
+    /// A presigner for `target` signing with `credentials`; URLs live `expires`.
     pub fn new(target: &S3Target, credentials: &S3Credentials, expires: Duration) -> Result<Self> {
-        if !valid_bucket(&target.bucket) {
-            return Err(invalid("s3Bucket must be a valid S3 bucket name (3-63 characters of a-z 0-9 . -)"));
-        }
-        if target.region.is_empty()
-            || !target.region.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        {
-            return Err(invalid("awsRegion must be an AWS region such as us-west-2"));
-        }
+        let (base, host) = target.resolve()?;
         if credentials.access_key_id.is_empty() || credentials.secret_access_key.is_empty() {
             return Err(invalid("awsCredentials needs accessKeyId and secretAccessKey"));
         }
         if expires.is_zero() || expires > MAX_EXPIRES {
             return Err(invalid("presigned URL lifetime must be between 1 second and 7 days"));
         }
-        let (base, host) = match &target.endpoint {
-            Some(endpoint) => {
-                let e = endpoint.trim_end_matches('/');
-                let rest = e
-                    .strip_prefix("http://")
-                    .or_else(|| e.strip_prefix("https://"))
-                    .ok_or_else(|| invalid("endpoint must be an http(s) URL such as http://127.0.0.1:4566"))?;
-                if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
-                    return Err(invalid("endpoint must be scheme://host[:port] with no path, query or credentials"));
-                }
-                (format!("{e}/{}", target.bucket), rest.to_owned())
-            }
-            None if !target.bucket.contains('.') => {
-                let host = format!("{}.s3.{}.amazonaws.com", target.bucket, target.region);
-                (format!("https://{host}"), host)
-            }
-            // Dotted bucket names break virtual-hosted TLS: use path style.
-            None => {
-                let host = format!("s3.{}.amazonaws.com", target.region);
-                (format!("https://{host}/{}", target.bucket), host)
-            }
-        };
         Ok(Self::from_parts(base, host, &target.region, credentials, expires))
     }
 
@@ -163,13 +201,7 @@ impl S3Presigner {
     }
 
     /// Presigns `method` on object `key`; `headers` are signed and returned for the client to send.
-    pub fn presign(
-        &self,
-        method: PresignMethod,
-        key: &str,
-        headers: &[(&str, &str)],
-        now: SystemTime,
-    ) -> Result<Presigned> {
+    pub fn presign(&self, method: Method, key: &str, headers: &[(&str, &str)], now: SystemTime) -> Result<Presigned> {
         if key.is_empty() || key.len() > 1024 {
             return Err(invalid("object key must be 1-1024 bytes"));
         }
@@ -233,7 +265,7 @@ mod tests {
             S3Presigner::from_parts(format!("https://{host}"), host, "us-east-1", &creds(), Duration::from_hours(24));
         #[allow(clippy::duration_suboptimal_units)] // a Unix timestamp reads best in seconds
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600);
-        let out = p.presign(PresignMethod::Get, "test.txt", &[], t).unwrap();
+        let out = p.presign(Method::Get, "test.txt", &[], t).unwrap();
         assert!(out.url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?"), "{}", out.url);
         assert!(out.url.contains("X-Amz-Date=20130524T000000Z"));
         assert!(out.url.contains("X-Amz-Expires=86400"));
@@ -251,15 +283,34 @@ mod tests {
         assert_eq!(p.host(), "examplebucket.s3.us-east-1.amazonaws.com");
         let dotted = S3Target { bucket: "my.bucket".into(), ..target(None) };
         let p = S3Presigner::new(&dotted, &creds(), DEFAULT_EXPIRES).unwrap();
-        let out = p.presign(PresignMethod::Get, "k", &[], SystemTime::now()).unwrap();
+        let out = p.presign(Method::Get, "k", &[], SystemTime::now()).unwrap();
         assert!(out.url.starts_with("https://s3.us-east-1.amazonaws.com/my.bucket/k?"), "{}", out.url);
+        assert_eq!(dotted.origin().unwrap(), "https://s3.us-east-1.amazonaws.com");
+        assert_eq!(target(None).origin().unwrap(), "https://examplebucket.s3.us-east-1.amazonaws.com");
+        let china = S3Target { region: "cn-north-1".into(), ..target(None) };
+        assert_eq!(china.origin().unwrap(), "https://examplebucket.s3.cn-north-1.amazonaws.com.cn");
+        assert_eq!(target(Some("http://127.0.0.1:4566/")).origin().unwrap(), "http://127.0.0.1:4566");
+        assert_eq!(target(Some("https://minio.example:9000")).origin().unwrap(), "https://minio.example:9000");
+    }
+
+    #[test]
+    fn sdk_credentials_and_redacted_debug() {
+        let sdk = Credentials::new("AKIDEXAMPLE", "secret", Some("session".into()), None, "test");
+        let c = S3Credentials::from(&sdk);
+        assert_eq!((c.access_key_id.as_str(), c.session_token.as_deref()), ("AKIDEXAMPLE", Some("session")));
+        let p = S3Presigner::new(&target(None), &c, DEFAULT_EXPIRES).unwrap();
+        let sse = [("x-amz-server-side-encryption-customer-key", "c2VjcmV0LWtleQ==")];
+        let out = p.presign(Method::Get, "k", &sse, SystemTime::now()).unwrap();
+        assert!(out.url.contains("X-Amz-Security-Token=session"), "{}", out.url);
+        assert_eq!(format!("{out:?}"), "Presigned(<redacted>)");
+        assert!(!format!("{p:?}").contains("secret"));
     }
 
     #[test]
     fn path_style_endpoint_signed_headers_and_key_escaping() {
         let p = S3Presigner::new(&target(Some("http://127.0.0.1:4566/")), &creds(), DEFAULT_EXPIRES).unwrap();
         let sse = [("x-amz-server-side-encryption-customer-algorithm", "AES256")];
-        let out = p.presign(PresignMethod::Put, "dir/a b+c", &sse, SystemTime::now()).unwrap();
+        let out = p.presign(Method::Put, "dir/a b+c", &sse, SystemTime::now()).unwrap();
         assert!(out.url.starts_with("http://127.0.0.1:4566/examplebucket/dir/a%20b%2Bc?"), "{}", out.url);
         assert!(
             out.url.contains("X-Amz-SignedHeaders=host%3Bx-amz-server-side-encryption-customer-algorithm"),
@@ -280,6 +331,7 @@ mod tests {
         assert_eq!(bad(S3Target { region: "US West".into(), ..target(None) }), ErrorCode::S3ConfigInvalid);
         assert_eq!(bad(target(Some("ftp://x"))), ErrorCode::S3ConfigInvalid);
         assert_eq!(bad(target(Some("http://x/path"))), ErrorCode::S3ConfigInvalid);
+        assert_eq!(target(Some("ftp://x")).origin().unwrap_err().code(), ErrorCode::S3ConfigInvalid);
         let no_secret = S3Credentials { secret_access_key: String::new(), ..creds() };
         assert!(S3Presigner::new(&target(None), &no_secret, DEFAULT_EXPIRES).is_err());
         assert!(S3Presigner::new(&target(None), &creds(), Duration::from_hours(8 * 24)).is_err());

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use lunasec_core::backoff::Backoff;
 use lunasec_core::jwt::now_secs;
 use lunasec_core::{ErrorCode, Jwks, VerifiedClaims, VerifyingKeys};
 
@@ -18,8 +19,8 @@ use lunasec_core::{ErrorCode, Jwks, VerifiedClaims, VerifyingKeys};
 pub const JWT_CACHE_CAPACITY: usize = 16_384;
 /// Largest JWKS document we read.
 const MAX_JWKS_BYTES: usize = 1 << 20;
-const BACKOFF_START: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Retries of the fetch while it fails: 250 ms doubling up to 30 s (full jitter).
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
 
 /// Why a JWT was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +207,7 @@ impl KeyManager {
         if self.source.is_none() {
             return;
         }
-        let mut backoff = BACKOFF_START;
+        let mut backoff = BACKOFF;
         loop {
             let ok = {
                 let mut last = self.fetch_lock.lock().await;
@@ -214,11 +215,10 @@ impl KeyManager {
                 self.fetch_and_install().await.is_ok()
             };
             let wait = if ok && self.ready() {
-                backoff = BACKOFF_START;
+                backoff.reset();
                 self.refresh_every
             } else {
-                let w = backoff;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                let w = backoff.next_delay();
                 // Once keys are loaded a failed refresh keeps them and retries at the normal pace.
                 if self.ready() { w.max(self.min_refetch) } else { w }
             };

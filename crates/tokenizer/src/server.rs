@@ -348,15 +348,8 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
     let (ciphertext, blobs): (Arc<dyn CiphertextStore>, Option<Arc<BlobStore>>) =
         if let (CiphertextConfig::S3 { bucket, create_bucket }, Some(sdk)) = (&config.ciphertext, &sdk) {
             {
-                let s3cfg =
-                    aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.aws.endpoint.is_some()).build();
-                let s3 = Arc::new(S3Ciphertext::new(
-                    aws_sdk_s3::Client::from_conf(s3cfg),
-                    bucket.clone(),
-                    config.aws.region.clone(),
-                    *create_bucket,
-                    &public_url,
-                ));
+                let s3 =
+                    Arc::new(S3Ciphertext::new(sdk, bucket.clone(), *create_bucket, &public_url).map_err(StartError)?);
                 background.push(tokio::spawn(Arc::clone(&s3).run()));
                 (s3, None)
             }

@@ -10,42 +10,15 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use crate::Headers;
 use crate::crypto::DataKey;
 
 /// Lifetime of every presigned URL.
-pub const PRESIGN_TTL: Duration = Duration::from_mins(15);
+pub const PRESIGN_TTL: Duration = lunasec_core::presign::DEFAULT_EXPIRES;
 
-/// What a presigned URL lets the client do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Put,
-    Get,
-}
-
-impl Method {
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Put => "PUT",
-            Self::Get => "GET",
-        }
-    }
-}
-
-/// A presigned URL and the headers the client must send with it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Presigned {
-    pub url: String,
-    pub headers: Headers,
-}
-
-impl std::fmt::Debug for Presigned {
-    // Both carry secrets (signature, SSE-C key).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Presigned(<redacted>)")
-    }
-}
+/// What a presigned URL lets the client do, and the URL with the headers the client must send:
+/// the core's types, shared with the simple tokenizer (the `Debug` of [`Presigned`] is redacted:
+/// the URL and the SSE-C key are secrets).
+pub use lunasec_core::presign::{Method, Presigned};
 
 /// A ciphertext store failure (`Unavailable` is transient).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -29,6 +29,7 @@ use aws_sdk_dynamodb::types::{
 };
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
+use lunasec_core::backoff::Backoff;
 use lunasec_core::protocol::Metadata;
 
 use super::{GrantKey, RecordStore, StateConsume, StoreError, StoreResult, TokenRecord};
@@ -37,11 +38,15 @@ use crate::crypto::{Hash32, hex, random};
 const BATCH_GET_MAX: usize = 100;
 const BATCH_WRITE_MAX: usize = 25;
 const UNPROCESSED_RETRIES: u32 = 8;
+/// Between retries of unprocessed batch items: 50 ms doubling up to 800 ms (full jitter).
+const UNPROCESSED_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(800));
 /// TTL deletion lags; keep items a minute past their expiry anyway (expiry is checked on read).
 const TTL_SLACK_SECS: u64 = 60;
 
 /// How often the table is probed once it has answered (`/ready`).
 const RECHECK_EVERY: Duration = Duration::from_secs(30);
+/// Checks while the table check fails: 250 ms doubling up to 15 s (full jitter).
+const CHECK_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(15));
 
 /// The DynamoDB-backed store.
 #[derive(Clone, Debug)]
@@ -194,7 +199,7 @@ impl DynamoStore {
     /// served whatever the flag says; only `/ready` reads it.
     pub async fn run(self, create_table: bool) {
         let mut table_done = !create_table;
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = CHECK_BACKOFF;
         loop {
             let result = if table_done {
                 self.probe().await
@@ -210,13 +215,12 @@ impl DynamoStore {
                     if !was {
                         tracing::info!(table = %self.table, "DynamoDB table ready");
                     }
-                    backoff = Duration::from_millis(250);
+                    backoff.reset();
                     tokio::time::sleep(RECHECK_EVERY).await;
                 }
                 Err(e) => {
                     tracing::warn!(table = %self.table, error = %e, "DynamoDB table check failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(15));
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
         }
@@ -285,6 +289,7 @@ impl DynamoStore {
             let rest = requests.split_off(requests.len().min(BATCH_WRITE_MAX));
             let mut pending = requests;
             requests = rest;
+            let mut backoff = UNPROCESSED_BACKOFF;
             for attempt in 0..=UNPROCESSED_RETRIES {
                 if pending.is_empty() {
                     break;
@@ -293,7 +298,7 @@ impl DynamoStore {
                     return Err(StoreError::Unavailable("DynamoDB BatchWriteItem: items left unprocessed".into()));
                 }
                 if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(5))).await;
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
                 let out = self
                     .client
@@ -448,12 +453,13 @@ impl RecordStore for DynamoStore {
                         .map_err(build_err)?,
                 );
                 let mut attempt = 0u32;
+                let mut backoff = UNPROCESSED_BACKOFF;
                 while let Some(request) = pending.take() {
                     if attempt == UNPROCESSED_RETRIES {
                         return Err(StoreError::Unavailable("DynamoDB BatchGetItem: keys left unprocessed".into()));
                     }
                     if attempt > 0 {
-                        tokio::time::sleep(Duration::from_millis(25 << attempt.min(5))).await;
+                        tokio::time::sleep(backoff.next_delay()).await;
                     }
                     attempt += 1;
                     let out = self
