@@ -47,9 +47,12 @@ if ! command -v wrk >/dev/null; then
 fi
 
 log "building (release)"
-cargo build --release -q -p lunasec-tokenizer --bin lunasec-tokenizer --example bench_client
-BIN="$ROOT/target/release/lunasec-tokenizer"
-CLIENT="$ROOT/target/release/examples/bench_client"
+# --target: the same artifacts as the test command and the addon build (no second cold build).
+HOST_TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+cargo build --release -q --target "$HOST_TRIPLE" -p lunasec-tokenizer --bin lunasec-tokenizer --example bench_client
+BIN="$TARGET_DIR/$HOST_TRIPLE/release/lunasec-tokenizer"
+CLIENT="$TARGET_DIR/$HOST_TRIPLE/release/examples/bench_client"
 PUBLIC_KEY="$(cat "$ROOT/crates/lunasec-core/testdata/rsa2048-public.pem")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
