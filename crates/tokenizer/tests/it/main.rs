@@ -4,6 +4,7 @@ mod common;
 mod frame;
 mod limits;
 mod localstack;
+mod order;
 mod ready;
 mod refusals;
 mod robustness;
