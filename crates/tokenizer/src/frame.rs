@@ -17,9 +17,11 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
@@ -111,6 +113,11 @@ async fn assets(dir: Option<&Path>) -> Result<(Cow<'static, str>, Cow<'static, s
 /// but a stray `</script` must not become markup.
 fn inline_safe(s: &str) -> Cow<'_, str> {
     if s.contains("</") { Cow::Owned(s.replace("</", "<\\/")) } else { Cow::Borrowed(s) }
+}
+
+/// `GET /frame` and `GET /frame/frame.js`.
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new().route("/frame", get(frame)).route("/frame/frame.js", get(frame_script))
 }
 
 pub async fn frame(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {

@@ -5,6 +5,7 @@ mod frame;
 mod garage;
 mod limits;
 mod localstack;
+mod order;
 mod ready;
 mod refusals;
 mod robustness;
