@@ -19,11 +19,27 @@ pub struct ApiError {
     pub status: StatusCode,
     pub name: &'static str,
     pub message: Cow<'static, str>,
+    /// `Retry-After` seconds (a 503 without one says 1).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, name: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, name, message: message.into() }
+        Self { status, name, message: message.into(), retry_after: None }
+    }
+
+    /// `429 rateLimited`: this session creates tokens faster than `TOKENIZE_SESSION_RATE` allows.
+    #[must_use]
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rateLimited",
+                format!("this session is creating tokens too fast; retry in {} s", secs.max(1)),
+            )
+        }
     }
 
     pub fn bad_request(name: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
@@ -124,8 +140,14 @@ impl IntoResponse for ApiError {
                 br#"{"success":false,"error":{"name":"internalError","message":"internal error"}}"#.to_vec()
             });
         let mut resp = json_response(self.status, body);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match (self.retry_after, self.status) {
+            (Some(secs), _) => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            (None, StatusCode::SERVICE_UNAVAILABLE) => {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         resp
     }

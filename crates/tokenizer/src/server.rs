@@ -23,6 +23,7 @@ use crate::crypto::{self, Secrets};
 use crate::http::{AppState, router};
 use crate::keys::KeyManager;
 use crate::limits::Limits;
+use crate::ratelimit::TokenizeLimiter;
 use crate::store::RecordStore;
 use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
@@ -308,8 +309,10 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
                 .map_err(StartError)?;
             Arc::new(store)
         };
+    let tokenize_limiter = Arc::new(TokenizeLimiter::new(config.limits.tokenize_per_session_per_minute));
     let sweeper = {
         let s = Arc::clone(&store);
+        let limiter = Arc::clone(&tokenize_limiter);
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(PURGE_EVERY);
@@ -319,6 +322,7 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
                     _ = tick.tick() => {}
                     _ = stop_rx.changed() => break,
                 }
+                limiter.forget_idle();
                 // Batch after batch until one comes back short, so a backlog does not outgrow the
                 // sweep; a short pause between batches lets queued writes through.
                 let mut deleted = 0u64;
@@ -395,6 +399,7 @@ pub async fn start(config: Config) -> Result<Tokenizer, StartError> {
             .filter_map(|o| o.to_str().ok().and_then(crate::ciphertext::origin_of))
             .collect(),
         frame_assets_dir: config.frame_assets_dir.clone(),
+        tokenize_limiter,
     });
     let app = crate::limits::apply(router(state, config.cors_origins.clone()), &config.limits);
     let (tx, rx) = oneshot::channel::<()>();

@@ -16,7 +16,8 @@
 //! even when the connection drops and the handler is cancelled mid-stream, and leftovers of a crash
 //! are removed at the next start), and a partial upload reads as absent, never as truncated data.
 //!
-//! Tokens whose upload never happened: `/tokenize` leaves a marker `pending/<object key>` naming the
+//! Tokens whose upload never happened: `/tokenize` leaves a marker `pending-uploads/<object key>` (beside
+//! the blob directory) naming the
 //! token's record and a deadline (the URL's expiry plus a minute). [`BlobStore::sweep_pending`]
 //! deletes the record of every token whose deadline passed with no object and no upload in progress,
 //! so signed-in callers cannot fill the record store with tokens that hold nothing.
@@ -111,6 +112,10 @@ impl Drop for Uploading {
     }
 }
 
+fn pending_dir_of(blob_dir: &Path) -> PathBuf {
+    blob_dir.parent().unwrap_or(blob_dir).join("pending-uploads")
+}
+
 /// Makes a directory entry (a rename or a new file) durable.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -156,7 +161,7 @@ impl BlobStore {
     pub fn new(dir: PathBuf, public_url: String, secrets: Arc<Secrets>, max_size: u64) -> std::io::Result<Self> {
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&tmp)?;
-        std::fs::create_dir_all(dir.join("pending"))?;
+        std::fs::create_dir_all(pending_dir_of(&dir))?;
         let mut stale = 0usize;
         for entry in std::fs::read_dir(&tmp)? {
             let entry = entry?;
@@ -183,8 +188,14 @@ impl BlobStore {
         Ok(std::fs::read_dir(self.dir.join("tmp"))?.count())
     }
 
+    /// Markers live beside the blob directory (`<data dir>/pending-uploads/`), not in it: the blob
+    /// directory holds objects and in-progress uploads only.
+    fn pending_dir(&self) -> PathBuf {
+        pending_dir_of(&self.dir)
+    }
+
     fn pending_path(&self, object_key: &str) -> PathBuf {
-        self.dir.join("pending").join(object_key)
+        self.pending_dir().join(object_key)
     }
 
     /// Records that `record_key`'s object is expected at `object_key` by `url_expires` (unix
@@ -202,7 +213,7 @@ impl BlobStore {
     /// upload in progress, and drops the markers of tokens whose object arrived. Returns how many
     /// records were purged. A marker that cannot be read is left for a person to look at.
     pub async fn sweep_pending(&self, store: &dyn RecordStore, now_secs: u64) -> std::io::Result<u64> {
-        let dir = self.dir.join("pending");
+        let dir = self.pending_dir();
         let names = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<String>> {
             let mut names = Vec::new();
             for entry in std::fs::read_dir(dir)? {

@@ -81,6 +81,8 @@ pub struct AppState {
     pub front_end_origins: Vec<String>,
     /// Dev mode only: read the frame's script and styles from here (see `frame.rs`).
     pub frame_assets_dir: Option<std::path::PathBuf>,
+    /// Per-session limit on token creation (`TOKENIZE_SESSION_RATE`).
+    pub tokenize_limiter: Arc<crate::ratelimit::TokenizeLimiter>,
 }
 
 pub(crate) type Shared = Arc<AppState>;

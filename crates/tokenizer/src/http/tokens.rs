@@ -4,13 +4,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 use lunasec_core::Token;
+use lunasec_core::jwt::now_secs;
 use lunasec_core::protocol::{DetokenizeResponse, TokenIdRequest, TokenizeRequest, TokenizeResponse};
 
 use super::extract::{Caller, JsonBody};
 use super::grants::require_read_grant;
 use super::metadata::check_metadata_size;
 use super::{Shared, Success, log_id, parse_token};
-use crate::ciphertext::Method;
+use crate::ciphertext::{Method, PRESIGN_TTL};
 use crate::crypto::DataKey;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{GrantKey, GrantKind, TokenRecord, after_ms, now_ms};
@@ -26,6 +27,9 @@ async fn tokenize(
     caller: Caller,
     JsonBody(req): JsonBody<TokenizeRequest>,
 ) -> ApiResult<Success<TokenizeResponse>> {
+    if let Caller::User { session } = caller {
+        st.tokenize_limiter.check(&session).map_err(ApiError::rate_limited)?;
+    }
     check_metadata_size(&req.metadata)?;
     let token = Token::generate();
     let record_key = st.secrets.record_key(&token);
@@ -42,6 +46,14 @@ async fn tokenize(
             GrantKey { session, token: record_key, kind: GrantKind::ReadToken },
         ],
     };
+    // Embedded blobs: a marker first, so a token whose upload never completes is purged once its
+    // URL has expired (see `BlobStore::sweep_pending`).
+    if let Some(blobs) = &st.blobs {
+        blobs.expect_upload(&object_key, &record_key, now_secs() + PRESIGN_TTL.as_secs()).await.map_err(|e| {
+            tracing::error!(error = %e, "blob store: cannot record a pending upload");
+            ApiError::internal()
+        })?;
+    }
     let record = TokenRecord { wrapped_key, metadata: req.metadata, created_ms: now };
     st.store.put_token(record_key, record, grants, after_ms(now, st.grant_default)).await?;
     tracing::info!(token = %log_id(&record_key), caller = caller.kind(), "tokenized");

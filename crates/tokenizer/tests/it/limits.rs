@@ -356,7 +356,11 @@ async fn a_session_creating_tokens_too_fast_gets_429_and_no_one_else_does() {
     let other = h.user_jwt("rate-other");
     assert_eq!(h.post("/tokenize", Some(&other), &json!({})).await.status, 200);
     for _ in 0..10 {
-        assert_eq!(h.post("/tokenize", Some(&h.app_jwt()), &json!({})).await.status, 200, "applications are not limited");
+        assert_eq!(
+            h.post("/tokenize", Some(&h.app_jwt()), &json!({})).await.status,
+            200,
+            "applications are not limited"
+        );
     }
     // Reading is not limited.
     assert_eq!(h.get("/health", &[]).await.status, 200);
