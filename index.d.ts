@@ -11,7 +11,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /**
  * Verifies SDK-signed JWTs: RS256 only, `exp` (30 s leeway), `iss: node-sdk`, `aud: secure-frame`,
- * `sub` user/application. Keys are parsed once, at construction.
+ * `sub` user/application, a lifetime of at most 16 minutes. Keys are parsed once, at construction.
  */
 export declare class JwtVerifier {
   /** Builds a verifier from a JWKS document (JSON text, `{"keys":[…]}`). */

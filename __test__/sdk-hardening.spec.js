@@ -3,6 +3,7 @@
 // allowed; grant batches split at the tokenizer's 1,000-token limit (against the real tokenizer);
 // tokens are canonical lowercase; a JSON body already consumed by another middleware does not hang;
 // `sessionIdProvider` has a time-out.
+const path = require('node:path');
 const crypto = require('node:crypto');
 const http = require('node:http');
 const express = require('express');
@@ -75,6 +76,13 @@ describe('tokens are canonical lowercase: an uppercase spelling is refused every
     expect(isToken(upper)).toBe(false);
     expect(isToken(mixed)).toBe(false);
     expect(isToken(`LUNASEC-${lower.slice(8)}`)).toBe(false);
+  });
+
+  test('the browser library\'s isToken agrees', async () => {
+    const browser = await import(path.join(__dirname, '..', 'browser', 'index.mjs'));
+    expect(browser.isToken(lower)).toBe(true);
+    expect(browser.isToken(upper)).toBe(false);
+    expect(browser.isToken(mixed)).toBe(false);
   });
 
   test('grants and the server-side tokenizer refuse it with badToken (the tokenizer URL is dead: no request is made)', async () => {

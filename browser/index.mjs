@@ -5,7 +5,8 @@
 
 const COMPONENTS = ['input', 'textarea', 'paragraph', 'upload', 'download'];
 const EVENTS = ['ready', 'change', 'blur', 'focus', 'submit', 'error', 'progress', 'tokens'];
-const TOKEN_RE = /^lunasec-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Canonical lowercase only, as the SDK and the tokenizer accept (an uppercase spelling names nothing).
+const TOKEN_RE = /^lunasec-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEFAULT_SESSION_URL = '/.lunasec/frame-session';
 const REFRESH_MARGIN_MS = 60 * 1000; // refresh the frame token this long before it expires
 const LOAD_GRACE_MS = 2000; // after the iframe's load event, how long NotifyOnStart may still take

@@ -16,6 +16,7 @@ module.exports = Object.freeze({
   ERR_JWT_UNKNOWN_KID: Object.freeze(['jwtUnknownKid', 401, '401']),
   ERR_JWT_EXPIRED: Object.freeze(['jwtExpired', 401, '401']),
   ERR_JWT_CLAIM_MISMATCH: Object.freeze(['jwtClaimMismatch', 401, '401']),
+  ERR_JWT_LIFETIME_TOO_LONG: Object.freeze(['jwtLifetimeTooLong', 401, '401']),
   ERR_JWKS_INVALID: Object.freeze(['jwksInvalid', 500, '500']),
   ERR_BAD_TOKEN: Object.freeze(['badToken', 400, '400']),
   ERR_DURATION_INVALID: Object.freeze(['badDuration', 400, '400']),

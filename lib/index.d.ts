@@ -17,6 +17,7 @@ export type LunaSecErrorCode =
   | 'ERR_JWT_UNKNOWN_KID'
   | 'ERR_JWT_EXPIRED'
   | 'ERR_JWT_CLAIM_MISMATCH'
+  | 'ERR_JWT_LIFETIME_TOO_LONG'
   | 'ERR_JWKS_INVALID'
   | 'ERR_BAD_TOKEN'
   | 'ERR_DURATION_INVALID'
@@ -54,6 +55,7 @@ export declare const ERROR_CODES: {
   readonly ERR_JWT_UNKNOWN_KID: readonly ['jwtUnknownKid', 401, '401'];
   readonly ERR_JWT_EXPIRED: readonly ['jwtExpired', 401, '401'];
   readonly ERR_JWT_CLAIM_MISMATCH: readonly ['jwtClaimMismatch', 401, '401'];
+  readonly ERR_JWT_LIFETIME_TOO_LONG: readonly ['jwtLifetimeTooLong', 401, '401'];
   readonly ERR_JWKS_INVALID: readonly ['jwksInvalid', 500, '500'];
   readonly ERR_BAD_TOKEN: readonly ['badToken', 400, '400'];
   readonly ERR_DURATION_INVALID: readonly ['badDuration', 400, '400'];

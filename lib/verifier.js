@@ -4,7 +4,8 @@ const { callNative } = require('./errors');
 
 /**
  * Verifies SDK JWTs against a JWKS the way the tokenizer does: RS256 only, `exp` (30 s leeway),
- * `iss: node-sdk`, `aud: secure-frame`, `sub` user/application. Keys are parsed once.
+ * `iss: node-sdk`, `aud: secure-frame`, `sub` user/application, a lifetime of at most 16 minutes
+ * (`ERR_JWT_LIFETIME_TOO_LONG`). Keys are parsed once.
  */
 class JwtVerifier {
   #inner;

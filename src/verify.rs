@@ -18,7 +18,7 @@ pub struct VerifiedJwt {
 }
 
 /// Verifies SDK-signed JWTs: RS256 only, `exp` (30 s leeway), `iss: node-sdk`, `aud: secure-frame`,
-/// `sub` user/application. Keys are parsed once, at construction.
+/// `sub` user/application, a lifetime of at most 16 minutes. Keys are parsed once, at construction.
 #[napi]
 pub struct JwtVerifier {
     keys: lunasec_core::VerifyingKeys,

@@ -77,6 +77,8 @@ error_table! {
     JwtExpired = ("ERR_JWT_EXPIRED", "jwtExpired", "401", 401),
     /// A JWT verified but its `iss`, `aud` or `sub` is not the expected one.
     JwtClaimMismatch = ("ERR_JWT_CLAIM_MISMATCH", "jwtClaimMismatch", "401", 401),
+    /// A JWT verified but lives longer than the SDK ever issues (`exp` over 16 minutes past `iat` or past now).
+    JwtLifetimeTooLong = ("ERR_JWT_LIFETIME_TOO_LONG", "jwtLifetimeTooLong", "401", 401),
     /// A JWKS document could not be used.
     JwksInvalid = ("ERR_JWKS_INVALID", "jwksInvalid", "500", 500),
     /// A value that should be a `LunaSec` token is not one.

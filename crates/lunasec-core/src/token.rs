@@ -9,8 +9,9 @@ pub const TOKEN_PREFIX: &str = "lunasec-";
 /// Length of a token in bytes.
 pub const TOKEN_LEN: usize = 44;
 
-/// Whether `s` looks like a token:
-/// `^lunasec-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`.
+/// Whether `s` is a token: `^lunasec-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`.
+/// Tokens are canonical lowercase: they are generated so and compared byte for byte (they name
+/// records and objects), so an uppercase spelling is refused rather than folded.
 #[must_use]
 pub fn is_token(s: &str) -> bool {
     let b = s.as_bytes();
@@ -19,7 +20,7 @@ pub fn is_token(s: &str) -> bool {
     }
     b[TOKEN_PREFIX.len()..].iter().enumerate().all(|(i, &c)| match i {
         8 | 13 | 18 | 23 => c == b'-',
-        _ => c.is_ascii_hexdigit(),
+        _ => matches!(c, b'0'..=b'9' | b'a'..=b'f'),
     })
 }
 
@@ -76,9 +77,12 @@ mod tests {
     }
 
     #[test]
-    fn recognises_the_spec_example_and_uppercase_hex() {
+    fn recognises_the_spec_example_and_refuses_uppercase_hex() {
         assert!(is_token("lunasec-351d1033-0e9f-4a1b-bbb6-adec04837a5c"));
-        assert!(is_token("lunasec-351D1033-0E9F-4A1B-BBB6-ADEC04837A5C"));
+        for s in ["lunasec-351D1033-0E9F-4A1B-BBB6-ADEC04837A5C", "lunasec-351d1033-0e9f-4a1b-bbb6-adec04837A5c"] {
+            assert!(!is_token(s), "{s}");
+            assert_eq!(Token::parse(s).unwrap_err().code(), ErrorCode::BadToken);
+        }
     }
 
     #[test]

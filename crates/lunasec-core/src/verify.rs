@@ -1,9 +1,12 @@
 //! RS256 verification of SDK-signed JWTs (used by the tokenizer, and by tests of the signer).
 //!
 //! **[fix]** over the original: `alg` must be RS256, and `exp` (with [`LEEWAY_SECS`]), `iss`, `aud`
-//! and `sub` are validated, not just the signature.
+//! and `sub` are validated, not just the signature; a JWT living longer than the SDK issues
+//! ([`MAX_JWT_LIFETIME`]) is refused, so a leaked signing key cannot mint long-lived JWTs unnoticed
+//! and a stolen JWT is useful for minutes, not days.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -12,11 +15,16 @@ use serde_json::Value;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::jwks::Jwks;
-use crate::jwt::{AUDIENCE, ISSUER, Subject};
+use crate::jwt::{AUDIENCE, ISSUER, JWT_LIFETIME, Subject, now_secs};
 use crate::keys::DEFAULT_KID;
 
 /// Clock leeway for `exp`/`nbf`.
 pub const LEEWAY_SECS: u64 = 30;
+
+/// Longest JWT lifetime accepted: `exp` at most this far past `iat` (when present) and past the
+/// verifier's now. The SDK issues every JWT for [`JWT_LIFETIME`] (15 minutes, `exp = iat + 900`);
+/// the extra minute absorbs a signer clock running ahead of the verifier's.
+pub const MAX_JWT_LIFETIME: Duration = JWT_LIFETIME.saturating_add(Duration::from_mins(1));
 
 /// What a verified JWT says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +143,7 @@ impl VerifyingKeys {
         })?;
         let claims = data.claims;
         let exp = claims.exp.ok_or_else(|| Error::new(ErrorCode::JwtClaimMismatch, "JWT lacks exp"))?;
+        check_lifetime(claims.iat, exp, now_secs())?;
         let subject = match claims.sub.as_str() {
             "application" => Subject::Application,
             "user" => {
@@ -155,6 +164,18 @@ impl VerifyingKeys {
         };
         Ok(VerifiedClaims { subject, iat: claims.iat, exp, kid })
     }
+}
+
+/// Refuses an `exp` more than [`MAX_JWT_LIFETIME`] past `iat` (when given) or past `now`.
+fn check_lifetime(iat: Option<u64>, exp: u64, now: u64) -> Result<()> {
+    let max = MAX_JWT_LIFETIME.as_secs();
+    if iat.is_some_and(|iat| exp.saturating_sub(iat) > max) || exp.saturating_sub(now) > max {
+        return Err(Error::new(
+            ErrorCode::JwtLifetimeTooLong,
+            format!("JWT expires more than {max} s after it was issued or from now (the SDK issues 15-minute JWTs)"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -283,6 +304,12 @@ mod tests {
         assert_eq!(code(&v, &with(json!({"session_id": null}))), ErrorCode::JwtClaimMismatch);
         assert_eq!(code(&v, &with(json!({"exp": null}))), ErrorCode::JwtClaimMismatch);
         assert_eq!(code(&v, &with(json!({"nbf": now + 3600}))), ErrorCode::JwtInvalid);
+        // Longer-lived than the SDK issues: by iat, by now, or both.
+        assert_eq!(code(&v, &with(json!({"exp": now + 86_400}))), ErrorCode::JwtLifetimeTooLong);
+        assert_eq!(code(&v, &with(json!({"iat": now - 600, "exp": now + 900}))), ErrorCode::JwtLifetimeTooLong);
+        assert_eq!(code(&v, &with(json!({"iat": null, "exp": now + 1000}))), ErrorCode::JwtLifetimeTooLong);
+        assert!(v.verify(&with(json!({"iat": null, "exp": now + 900}))).is_ok());
+        assert!(v.verify(&with(json!({"iat": now + 60, "exp": now + 960}))).is_ok(), "signer clock a minute ahead");
         // Garbage.
         for junk in ["", "a.b", "a.b.c", "....", "eyJ.eyJ.sig"] {
             assert_eq!(code(&v, junk), ErrorCode::JwtInvalid, "{junk:?}");
@@ -290,6 +317,27 @@ mod tests {
         // Numeric session id from an original SDK is accepted as its string form.
         assert_eq!(v.verify(&with(json!({"session_id": 42}))).unwrap().subject, Subject::user("42").unwrap());
         let _ = Map::<String, Value>::new();
+    }
+
+    #[test]
+    fn lifetime_limit_admits_every_sdk_jwt_and_nothing_much_longer() {
+        let max = MAX_JWT_LIFETIME.as_secs();
+        assert_eq!(max, 960);
+        let t = 1_700_000_000;
+        // What the SDK signs: exp = iat + 900, verified any time up to expiry (and a minute early).
+        for now in [t - 60, t, t + 450, t + 900] {
+            assert!(check_lifetime(Some(t), t + JWT_LIFETIME.as_secs(), now).is_ok(), "{now}");
+        }
+        let s = set(&[(DEFAULT_KID, RSA2048_PKCS8)]);
+        let v = VerifyingKeys::from_jwks(s.jwks()).unwrap();
+        assert!(v.verify(&s.user_jwt("s").unwrap()).is_ok());
+        // Just over.
+        assert!(check_lifetime(Some(t), t + max + 1, t).is_err());
+        assert!(check_lifetime(None, t + max + 1, t).is_err());
+        assert!(check_lifetime(Some(t - 3600), t + 600, t).is_err(), "by iat though close to now");
+        assert!(check_lifetime(Some(t + 10), t + 5, t).is_ok(), "exp before iat is for exp checks to refuse");
+        let e = check_lifetime(None, u64::MAX, t).unwrap_err();
+        assert_eq!((e.code(), e.code().name()), (ErrorCode::JwtLifetimeTooLong, "jwtLifetimeTooLong"));
     }
 
     #[test]

@@ -83,6 +83,7 @@ impl ApiError {
                 let name = match err.code() {
                     ErrorCode::JwtExpired => "jwtExpired",
                     ErrorCode::JwtClaimMismatch => "jwtClaimMismatch",
+                    ErrorCode::JwtLifetimeTooLong => "jwtLifetimeTooLong",
                     ErrorCode::JwtUnknownKid => "jwtUnknownKid",
                     _ => "jwtInvalid",
                 };

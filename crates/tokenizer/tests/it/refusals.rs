@@ -101,6 +101,20 @@ async fn expired() {
 }
 
 #[tokio::test]
+async fn longer_lived_than_the_sdk_issues() {
+    let h = Harness::embedded().await;
+    let now = now_secs();
+    // A week-long JWT, validly signed: refused although it has not expired.
+    let jwt = forge(&rs256_header(), &with(app_claims(), &json!({"exp": now + 7 * 86_400})));
+    let r = h.post("/tokenize", Some(&jwt), &json!({})).await;
+    assert_eq!((r.status, r.error_name()), (401, "jwtLifetimeTooLong"), "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("960 s"), "{}", r.body);
+    // An old iat with a fresh exp (re-signed to stretch it) too.
+    let jwt = forge(&rs256_header(), &with(app_claims(), &json!({"iat": now - 3600, "exp": now + 600})));
+    assert_eq!(tokenize_status(&h, &jwt).await, (401, "jwtLifetimeTooLong".into()));
+}
+
+#[tokio::test]
 async fn wrong_audience() {
     let h = Harness::embedded().await;
     let jwt = forge(&rs256_header(), &with(app_claims(), &json!({"aud": "someone-else"})));
