@@ -227,7 +227,7 @@ test('grants against the npx lunasec-tokenizer --dev tokenizer: a store grant ve
   const chain = await browser.follow(`${tokenizerUrl}/session/ensure`);
   expect(chain.some((r) => (r.headers.get('location') || '').startsWith(`${appUrl}/.lunasec/secure-frame?`))).toBe(true);
   expect(chain[chain.length - 1].status).toBe(200);
-  expect(browser.cookie(tokenizerUrl, 'access_token')).toBeTruthy();
+  expect(browser.cookie(tokenizerUrl, '__Host-access_token')).toBeTruthy();
 
   const value = `fresh-${crypto.randomUUID()}`;
   const tok = await browser.tokenize(tokenizerUrl, value);

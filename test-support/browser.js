@@ -1,7 +1,7 @@
 'use strict';
 // A minimal browser for end-to-end tests: fetch plus a cookie jar per origin, manual redirects.
 // It plays the secure frame: the session redirect chain, then tokenize/detokenize with the
-// tokenizer's `access_token` cookie.
+// tokenizer's `__Host-access_token` cookie.
 
 class Browser {
   constructor() {
@@ -63,7 +63,7 @@ class Browser {
     const chain = await this.follow(`${tokenizerUrl}/session/ensure`);
     const last = chain[chain.length - 1];
     if (last.status !== 200) throw new Error(`session flow ended with ${last.status}: ${await last.text()}`);
-    if (!this.cookie(tokenizerUrl, 'access_token')) throw new Error('session flow set no access_token cookie');
+    if (!this.cookie(tokenizerUrl, '__Host-access_token')) throw new Error('session flow set no __Host-access_token cookie');
     return chain;
   }
 

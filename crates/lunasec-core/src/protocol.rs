@@ -8,10 +8,16 @@ use serde_json::Value;
 
 /// Header that binds a response to a session (a hash of the session id).
 pub const SESSION_HASH_HEADER: &str = "lunasec-session-hash";
-/// Cookie carrying the user JWT on the tokenizer's origin.
-pub const ACCESS_TOKEN_COOKIE: &str = "access_token";
-/// Cookie carrying the single-use session `state`.
-pub const STATE_COOKIE: &str = "state";
+/// Cookie carrying the user JWT on the tokenizer's origin. The `__Host-` prefix makes the browser
+/// accept it only from this origin, `Secure`, `Path=/` and without `Domain`, so a sibling subdomain
+/// cannot plant one.
+pub const ACCESS_TOKEN_COOKIE: &str = "__Host-access_token";
+/// Cookie carrying the single-use session `state` (`__Host-`, as [`ACCESS_TOKEN_COOKIE`]).
+pub const STATE_COOKIE: &str = "__Host-state";
+/// The name older tokenizers gave [`ACCESS_TOKEN_COOKIE`]: still read, the prefixed one winning.
+pub const LEGACY_ACCESS_TOKEN_COOKIE: &str = "access_token";
+/// The name older tokenizers gave [`STATE_COOKIE`]: still read, the prefixed one winning.
+pub const LEGACY_STATE_COOKIE: &str = "state";
 
 /// `{"success":true,"data":…}` or `{"success":false,"error":{…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

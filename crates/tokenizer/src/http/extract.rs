@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use futures_util::StreamExt as _;
 use lunasec_core::Subject;
-use lunasec_core::protocol::{ACCESS_TOKEN_COOKIE, SESSION_HASH_HEADER};
+use lunasec_core::protocol::{ACCESS_TOKEN_COOKIE, LEGACY_ACCESS_TOKEN_COOKIE, SESSION_HASH_HEADER};
 use serde::de::DeserializeOwned;
 
 use super::{MAX_JSON_BODY, Shared};
@@ -26,7 +26,7 @@ use crate::error::{ApiError, ApiResult};
 // ---------------------------------------------------------------------------------------------
 // Who is calling
 
-/// Who is calling: the JWT in `authorization` (raw, or with `Bearer `), else the `access_token`
+/// Who is calling: the JWT in `authorization` (raw, or with `Bearer `), else the access-token
 /// cookie. A user caller's `lunasec-session-hash` header, when sent, must match its session.
 #[derive(Clone, Copy)]
 pub enum Caller {
@@ -52,7 +52,7 @@ impl FromRequestParts<Shared> for Caller {
         let jwt = jwt_from(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized(
                 "jwtMissing",
-                "no JWT: send it in the authorization header or the access_token cookie",
+                "no JWT: send it in the authorization header or the __Host-access_token cookie",
             )
         })?;
         let claims = st.keys.verify(&jwt).await.map_err(|e| ApiError::from_verify(&e))?;
@@ -94,7 +94,8 @@ impl FromRequestParts<Shared> for Application {
     }
 }
 
-/// The JWT: `authorization` (raw, or with `Bearer `), else the `access_token` cookie.
+/// The JWT: `authorization` (raw, or with `Bearer `), else the `__Host-access_token` cookie, else
+/// the `access_token` cookie an older tokenizer set.
 fn jwt_from(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
@@ -106,7 +107,8 @@ fn jwt_from(headers: &HeaderMap) -> Option<String> {
             return Some(v.to_owned());
         }
     }
-    Cookies::from_headers(headers).first(ACCESS_TOKEN_COOKIE).map(str::to_owned)
+    let cookies = Cookies::from_headers(headers);
+    cookies.first(ACCESS_TOKEN_COOKIE).or_else(|| cookies.first(LEGACY_ACCESS_TOKEN_COOKIE)).map(str::to_owned)
 }
 
 /// Where [`Caller`] leaves an authenticated user's session hash for [`session_hash_header`].

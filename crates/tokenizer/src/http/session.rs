@@ -1,6 +1,10 @@
 //! The session routes (protocol §4): `GET /session/ensure` (state cookie, redirect to the auth
-//! provider), `GET /session/create` (state checked and used once, `access_token` cookie set) and
+//! provider), `GET /session/create` (state checked and used once, access-token cookie set) and
 //! `GET /session/verify` (whether the caller has a user session; always 200, with an envelope).
+//!
+//! The cookies are set as `__Host-state` and `__Host-access_token`; the unprefixed names older
+//! tokenizers set (`state`, `access_token`) are still read, the prefixed one winning when a browser
+//! sends both, and cleared once a session is created.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,7 +13,9 @@ use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use lunasec_core::Subject;
 use lunasec_core::jwt::now_secs;
-use lunasec_core::protocol::{ACCESS_TOKEN_COOKIE, Envelope, SESSION_HASH_HEADER, STATE_COOKIE};
+use lunasec_core::protocol::{
+    ACCESS_TOKEN_COOKIE, Envelope, LEGACY_ACCESS_TOKEN_COOKIE, LEGACY_STATE_COOKIE, SESSION_HASH_HEADER, STATE_COOKIE,
+};
 
 use super::extract::{Caller, Cookies, Params};
 use super::{STATE_TTL, Shared, bare_success, log_id};
@@ -24,7 +30,8 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/session/create", get(session_create))
 }
 
-/// A cookie with the attributes a cross-site secure frame needs (CHIPS).
+/// A cookie with the attributes a cross-site secure frame needs (CHIPS), which also satisfy the
+/// `__Host-` prefix (`Secure`, `Path=/`, no `Domain`).
 fn set_cookie(name: &str, value: &str, max_age: u64) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{name}={value}; HttpOnly; Path=/; Max-Age={max_age}; SameSite=None; Secure; Partitioned"
@@ -62,11 +69,17 @@ async fn session_ensure(State(st): State<Shared>, params: Params) -> ApiResult<R
     Ok(resp)
 }
 
-/// The query `state` must equal a `state` cookie. Every cookie is compared (constant time, no early
-/// exit), since a browser may hold a stale one beside the current one.
+/// The query `state` must equal a state cookie. Every cookie is compared (constant time, no early
+/// exit), since a browser may hold a stale one beside the current one. Legacy `state` cookies count
+/// only when there is no `__Host-state` one.
 fn check_state_cookie(cookies: &Cookies, state: &str) -> ApiResult<()> {
+    let non_empty = |name| cookies.all(name).filter(|c| !c.is_empty()).collect::<Vec<_>>();
+    let mut sent = non_empty(STATE_COOKIE);
+    if sent.is_empty() {
+        sent = non_empty(LEGACY_STATE_COOKIE);
+    }
     let (mut any, mut matched) = (false, false);
-    for c in cookies.all(STATE_COOKIE).filter(|c| !c.is_empty()) {
+    for c in sent {
         any = true;
         matched |= crypto::ct_eq(c.as_bytes(), state.as_bytes());
     }
@@ -113,7 +126,9 @@ async fn session_create(State(st): State<Shared>, params: Params, cookies: Cooki
     let mut resp = bare_success();
     let h = resp.headers_mut();
     h.append(header::SET_COOKIE, set_cookie(ACCESS_TOKEN_COOKIE, jwt, remaining));
-    h.append(header::SET_COOKIE, set_cookie(STATE_COOKIE, "", 0));
+    for cleared in [LEGACY_ACCESS_TOKEN_COOKIE, STATE_COOKIE, LEGACY_STATE_COOKIE] {
+        h.append(header::SET_COOKIE, set_cookie(cleared, "", 0));
+    }
     if let Ok(v) = HeaderValue::from_str(&crypto::hex(&session)) {
         h.insert(SESSION_HASH_HEADER, v);
     }

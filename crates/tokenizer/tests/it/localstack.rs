@@ -7,6 +7,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use lunasec_core::protocol::STATE_COOKIE;
 use lunasec_tokenizer::Config;
 use lunasec_tokenizer::config::{AwsConfig, CiphertextConfig, StorageConfig};
 use serde_json::json;
@@ -168,10 +169,10 @@ async fn grants_and_session_state_on_dynamodb() {
 
     // Single-use state with a conditional write.
     let r = h.get("/session/ensure", &[]).await;
-    let state = cookie_value(&r.set_cookies(), "state").unwrap();
+    let state = cookie_value(&r.set_cookies(), STATE_COOKIE).unwrap();
     let jwt = h.user_jwt("ddb-session");
     let path = format!("/session/create?state={state}&openid_token={jwt}");
-    let cookie = format!("state={state}");
+    let cookie = format!("{STATE_COOKIE}={state}");
     let hdrs = [("cookie", cookie.as_str())];
     assert_eq!(h.get(&path, &hdrs).await.status, 200);
     let replay = h.get(&path, &hdrs).await;
@@ -210,10 +211,10 @@ async fn two_tokenizers_on_one_dynamodb_and_s3_agree() {
 
     // A state issued by A is consumed once, whichever instance sees it; concurrently, exactly one wins.
     let r = a.get("/session/ensure", &[]).await;
-    let state = cookie_value(&r.set_cookies(), "state").unwrap();
+    let state = cookie_value(&r.set_cookies(), STATE_COOKIE).unwrap();
     let jwt = a.user_jwt("lb-session");
     let path = format!("/session/create?state={state}&openid_token={jwt}");
-    let cookie = format!("state={state}");
+    let cookie = format!("{STATE_COOKIE}={state}");
     let hdrs = [("cookie", cookie.as_str())];
     let (ra, rb) = tokio::join!(a.get(&path, &hdrs), b.get(&path, &hdrs));
     let mut statuses = [ra.status, rb.status];
@@ -309,12 +310,12 @@ async fn dynamodb_state_consumption_is_idempotent_per_attempt() {
     for _ in 0..20 {
         let r = h.get("/session/ensure", &[]).await;
         assert_eq!(r.status, 302);
-        state = cookie_value(&r.set_cookies(), "state").unwrap();
+        state = cookie_value(&r.set_cookies(), STATE_COOKIE).unwrap();
     }
     assert_eq!(state_items().await, 2, "ensure wrote to the table");
     let jwt = h.user_jwt("ddb-idem");
     let path = format!("/session/create?state={state}&openid_token={jwt}");
-    let cookie = format!("state={state}");
+    let cookie = format!("{STATE_COOKIE}={state}");
     assert_eq!(h.get(&path, &[("cookie", cookie.as_str())]).await.status, 200);
     assert_eq!(state_items().await, 3);
     let replay = h.get(&path, &[("cookie", cookie.as_str())]).await;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use common::*;
+use lunasec_core::protocol::{ACCESS_TOKEN_COOKIE, STATE_COOKIE};
 use lunasec_tokenizer::config::{AwsConfig, CiphertextConfig, StorageConfig};
 use lunasec_tokenizer::store::embedded::EmbeddedStore;
 use serde_json::json;
@@ -53,7 +54,7 @@ async fn keys_that_arrive_after_start() {
     assert_eq!(r.status, 503);
     assert_eq!(r.error_name(), "sessionKeysUnavailable");
     assert_eq!(r.header("retry-after"), Some("1"));
-    let r = h.get("/session/verify", &[("cookie", &format!("access_token={}", h.user_jwt("s")))]).await;
+    let r = h.get("/session/verify", &[("cookie", &format!("{ACCESS_TOKEN_COOKIE}={}", h.user_jwt("s")))]).await;
     assert_eq!(r.error_name(), "sessionKeysUnavailable");
     // The app comes up; within the backoff (or on demand) the tokenizer gets the keys.
     let jwks = JwksServer::start_on(format!("127.0.0.1:{port}").parse().unwrap(), keys.jwks_json()).await;
@@ -295,10 +296,10 @@ async fn binary_serves_shuts_down_gracefully_and_logs_no_secrets() {
     let app = keys.application_jwt().unwrap();
     // A full tour: session flow, tokenize, upload, grant, detokenize, download.
     let r = Resp::from(c.get(format!("{base}/session/ensure")).send().await.unwrap()).await;
-    let state = cookie_value(&r.set_cookies(), "state").unwrap();
+    let state = cookie_value(&r.set_cookies(), STATE_COOKIE).unwrap();
     let r = Resp::from(
         c.get(format!("{base}/session/create?state={state}&openid_token={user}"))
-            .header("cookie", format!("state={state}"))
+            .header("cookie", format!("{STATE_COOKIE}={state}"))
             .send()
             .await
             .unwrap(),

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use futures_util::StreamExt as _;
+use lunasec_core::protocol::STATE_COOKIE;
 use lunasec_tokenizer::crypto::Secrets;
 use lunasec_tokenizer::store::embedded::EmbeddedStore;
 use lunasec_tokenizer::store::{after_ms, now_ms};
@@ -21,11 +22,11 @@ fn store_size(h: &Harness) -> u64 {
 async fn ensure(h: &Harness) -> String {
     let r = h.get("/session/ensure", &[]).await;
     assert_eq!(r.status, 302, "{:?}", r.body);
-    cookie_value(&r.set_cookies(), "state").unwrap()
+    cookie_value(&r.set_cookies(), STATE_COOKIE).unwrap()
 }
 
 async fn create(h: &Harness, state: &str, jwt: &str) -> Resp {
-    let cookie = format!("state={state}");
+    let cookie = format!("{STATE_COOKIE}={state}");
     h.get(&format!("/session/create?state={state}&openid_token={jwt}"), &[("cookie", &cookie)]).await
 }
 
