@@ -138,7 +138,7 @@ pub struct SessionArgs {
     /// URL of the application's JWKS (normally <app backend>/.lunasec/jwks.json). Fetched at start
     /// with retries (the app may start later), refreshed periodically and on an unknown kid.
     /// Exactly one of this and --session-public-key is required.
-    #[arg(long, env = "SESSION_JWKS_URL", value_name = "URL", value_parser = check(base_url))]
+    #[arg(long, env = "SESSION_JWKS_URL", value_name = "URL", value_parser = check(jwks_url))]
     pub session_jwks_url: Option<Checked<String>>,
 
     /// The application's RSA public key as PEM text (or base64 of the PEM), instead of a JWKS URL.
@@ -672,6 +672,16 @@ fn base_url(s: &str) -> Parsed<String> {
     }
 }
 
+/// The JWKS URL: a base URL that is `https://`, or `http://` to a loopback host only (keys fetched
+/// over plain HTTP from elsewhere could be replaced in transit).
+fn jwks_url(s: &str) -> Parsed<String> {
+    let url = base_url(s)?;
+    match Url::parse(&url).ok().and_then(|u| crate::keys::jwks_url_problem(&u)) {
+        Some(problem) => bad(format!(": {problem}")),
+        None => Ok(url),
+    }
+}
+
 /// A Go duration (`45s`, `15m`, `1h30m`) longer than zero.
 fn duration(s: &str) -> Parsed<Duration> {
     match parse_go_duration(s) {
@@ -1109,6 +1119,19 @@ mod tests {
 
     const JWKS: &str = "http://localhost:3001/.lunasec/jwks.json";
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_jwks_url_over_plain_http_must_be_loopback() {
+        let problems =
+            parse(&["--dev", "--session-jwks-url", "http://app.example.com/.lunasec/jwks.json"]).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("--session-jwks-url") && p.contains("not a loopback host")),
+            "{problems:?}"
+        );
+        for ok in ["https://app.example.com/.lunasec/jwks.json", "http://127.0.0.1:3001/jwks.json", JWKS] {
+            assert!(parse(&["--dev", "--session-jwks-url", ok]).is_ok(), "{ok}");
+        }
+    }
 
     /// A file holding `contents`, with permissions `mode`.
     fn secret_file(contents: &str, mode: u32) -> String {
