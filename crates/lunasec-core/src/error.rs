@@ -65,7 +65,7 @@ error_table! {
     SecretFetchFailed = ("ERR_SECRET_FETCH_FAILED", "secretFetchFailed", "502", 502),
     /// `@aws-sdk/client-secrets-manager` is needed for the `awsSecretsManager` provider and is not installed.
     AwsSdkMissing = ("ERR_AWS_SDK_MISSING", "awsSdkMissing", "500", 500),
-    /// The claims given for a JWT are not acceptable (e.g. a user JWT without `session_id`).
+    /// The claims given for a JWT are not acceptable (e.g. a user JWT without `session_id`, a session id over 1024 bytes, or a user JWT too long for the tokenizer's session cookie).
     JwtClaimsInvalid = ("ERR_JWT_CLAIMS_INVALID", "jwtClaimsInvalid", "500", 500),
     /// Signing failed inside the crypto library (should not happen with a valid key).
     JwtSignFailed = ("ERR_JWT_SIGN_FAILED", "jwtSignFailed", "500", 500),

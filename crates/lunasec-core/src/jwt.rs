@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::{ACCESS_TOKEN_COOKIE, MAX_COOKIE_LEN, cookie_overhead};
 
 /// `iss` of every SDK-signed JWT.
 pub const ISSUER: &str = "node-sdk";
@@ -13,8 +14,16 @@ pub const ISSUER: &str = "node-sdk";
 pub const AUDIENCE: &str = "secure-frame";
 /// `exp - iat`.
 pub const JWT_LIFETIME: Duration = Duration::from_mins(15);
-/// Longest session id we sign (a larger one is almost certainly a bug in the caller).
-pub const MAX_SESSION_ID_LEN: usize = 4096;
+/// Longest session id we sign (a larger one is almost certainly a bug in the caller). A user JWT
+/// must fit in a cookie ([`MAX_USER_JWT_LEN`]): with an id this long of printable ASCII other than
+/// `"` and `\` (which JSON escapes) and no extra claims, it is at most about 3.1 KB with any key the
+/// SDK accepts (RSA up to 8192 bits, a `kid` up to 128 characters). Longer encodings (escapes,
+/// extra claims) are caught by the length check when the JWT is signed.
+pub const MAX_SESSION_ID_LEN: usize = 1024;
+/// Longest user JWT we sign: the tokenizer keeps it in the `__Host-access_token` cookie, whose
+/// `Set-Cookie` line (name, JWT, attributes with a `Max-Age` of up to 5 digits) must fit in
+/// [`MAX_COOKIE_LEN`], or the browser drops it.
+pub const MAX_USER_JWT_LEN: usize = MAX_COOKIE_LEN - cookie_overhead(ACCESS_TOKEN_COOKIE, 5);
 
 /// Claims a caller may not set through the extra-claims map: the signer owns them.
 pub const RESERVED_CLAIMS: [&str; 8] = ["iss", "aud", "sub", "iat", "exp", "nbf", "jti", "session_id"];

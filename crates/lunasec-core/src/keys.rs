@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::jwks::{Jwk, Jwks};
-use crate::jwt::{Claims, Subject, now_secs};
+use crate::jwt::{Claims, MAX_USER_JWT_LEN, Subject, now_secs};
+use crate::protocol::MAX_COOKIE_LEN;
 
 /// The `kid` used when none is configured (and assumed for a JWT without `kid`).
 pub const DEFAULT_KID: &str = "lunasec-signing-key";
@@ -157,11 +158,24 @@ impl SigningKey {
         &self.jwk
     }
 
-    /// Signs `claims` as a compact RS256 JWS.
+    /// Signs `claims` as a compact RS256 JWS. A user JWT longer than [`MAX_USER_JWT_LEN`] (too
+    /// long for the tokenizer's cookie) is refused before signing.
     pub fn sign(&self, claims: &Claims) -> Result<String> {
         let payload = serde_json::to_vec(claims)
             .map_err(|_| Error::new(ErrorCode::JwtClaimsInvalid, "claims could not be serialized to JSON"))?;
         let sig_len = self.pair.public_modulus_len();
+        let len = jwt_len(self.header_prefix.len(), payload.len(), sig_len);
+        // A user JWT (the only kind with a session id) becomes the tokenizer's cookie.
+        if claims.session_id.is_some() && len > MAX_USER_JWT_LEN {
+            return Err(Error::new(
+                ErrorCode::JwtClaimsInvalid,
+                format!(
+                    "this user JWT would be {len} bytes, too long for the tokenizer's session cookie (browsers keep \
+                     at most {MAX_COOKIE_LEN} bytes per cookie): a user JWT may be at most {MAX_USER_JWT_LEN} bytes; \
+                     shorten the session id or the extra claims"
+                ),
+            ));
+        }
         let mut out = String::with_capacity(self.header_prefix.len() + payload.len() * 4 / 3 + 4 + sig_len * 4 / 3 + 4);
         out.push_str(&self.header_prefix);
         URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
@@ -173,6 +187,13 @@ impl SigningKey {
         URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
         Ok(out)
     }
+}
+
+/// The length of a compact JWS: the header prefix (with its dot), the base64url payload, a dot and
+/// the base64url signature.
+fn jwt_len(header_prefix_len: usize, payload_len: usize, sig_len: usize) -> usize {
+    let b64 = |n: usize| n / 3 * 4 + [0, 2, 3][n % 3];
+    header_prefix_len + b64(payload_len) + 1 + b64(sig_len)
 }
 
 struct CachedJwt {
@@ -404,7 +425,46 @@ mod tests {
     fn user_subject_validation() {
         assert_eq!(Subject::user("").unwrap_err().code(), ErrorCode::JwtClaimsInvalid);
         assert_eq!(Subject::user("x".repeat(5000)).unwrap_err().code(), ErrorCode::JwtClaimsInvalid);
+        assert_eq!(Subject::user("x".repeat(1025)).unwrap_err().code(), ErrorCode::JwtClaimsInvalid);
+        assert!(Subject::user("x".repeat(1024)).is_ok());
         assert_eq!(format!("{:?}", Subject::user("secret-session").unwrap()), "User { session_id: <redacted> }");
+    }
+
+    #[test]
+    fn user_jwts_fit_in_the_tokenizer_cookie() {
+        use crate::jwt::{MAX_SESSION_ID_LEN, MAX_USER_JWT_LEN};
+        use crate::protocol::{ACCESS_TOKEN_COOKIE, MAX_COOKIE_LEN, set_cookie_line};
+        // The budget: a JWT of MAX_USER_JWT_LEN fits with a Max-Age of up to 5 digits.
+        let line = set_cookie_line(ACCESS_TOKEN_COOKIE, &"j".repeat(MAX_USER_JWT_LEN), 99_999);
+        assert_eq!(line.len(), MAX_COOKIE_LEN);
+        // The length is computed exactly, before signing.
+        let k = key(DEFAULT_KID, RSA3072_PKCS8);
+        for n in 1..8 {
+            let jwt = k.sign(&Claims::new(&Subject::user("s".repeat(n)).unwrap(), 1000, Map::new())).unwrap();
+            let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap();
+            assert_eq!(jwt.len(), jwt_len(k.header_prefix.len(), payload.len(), k.pair.public_modulus_len()));
+        }
+        // The longest session id, plain ASCII, fits with the largest key and kid the SDK accepts.
+        let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": "k".repeat(MAX_KID_LEN) });
+        let header_prefix_len = URL_SAFE_NO_PAD.encode(header.to_string()).len() + 1;
+        let claims = Claims::new(&Subject::user("s".repeat(MAX_SESSION_ID_LEN)).unwrap(), 9_999_999_999, Map::new());
+        let worst = jwt_len(header_prefix_len, serde_json::to_vec(&claims).unwrap().len(), 8192 / 8);
+        assert!(worst <= MAX_USER_JWT_LEN, "{worst}");
+        assert!(worst < 3200, "{worst}: update MAX_SESSION_ID_LEN's doc");
+        let set = KeySet::new(vec![key(DEFAULT_KID, RSA2048_PKCS8)]).unwrap();
+        assert!(set.user_jwt(&"s".repeat(MAX_SESSION_ID_LEN)).is_ok());
+        // What JSON escapes, or extra claims, can make it too long: refused when signing.
+        let err = set.user_jwt(&"\u{1}".repeat(MAX_SESSION_ID_LEN)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::JwtClaimsInvalid);
+        assert!(err.message().contains(&format!("at most {MAX_USER_JWT_LEN} bytes")), "{}", err.message());
+        assert!(!err.message().contains("\\u0001"), "the session id is not quoted");
+        let mut extra = Map::new();
+        extra.insert("roles".into(), Value::String("r".repeat(3000)));
+        let user = Subject::user("s").unwrap();
+        assert_eq!(set.sign(&user, extra.clone()).unwrap_err().code(), ErrorCode::JwtClaimsInvalid);
+        // Application JWTs travel in a header, not a cookie: no such limit.
+        extra.insert("more".into(), Value::String("m".repeat(3000)));
+        assert!(set.sign(&Subject::Application, extra).unwrap().len() > MAX_COOKIE_LEN);
     }
 
     #[test]

@@ -18,6 +18,25 @@ pub const STATE_COOKIE: &str = "__Host-state";
 pub const LEGACY_ACCESS_TOKEN_COOKIE: &str = "access_token";
 /// The name older tokenizers gave [`STATE_COOKIE`]: still read, the prefixed one winning.
 pub const LEGACY_STATE_COOKIE: &str = "state";
+/// Most bytes a browser keeps for one cookie, counting its `Set-Cookie` line's name, value and
+/// attributes (a larger cookie is dropped without an error).
+pub const MAX_COOKIE_LEN: usize = 4096;
+/// The attributes of the tokenizer's cookies, before and after the `Max-Age` value: what a
+/// cross-site frame's cookie needs (CHIPS: `Partitioned`, `SameSite=None`, `Secure`), and `Path=/`,
+/// `Secure` and no `Domain`, as `__Host-` requires.
+const COOKIE_ATTRIBUTES: (&str, &str) = ("; HttpOnly; Path=/; Max-Age=", "; SameSite=None; Secure; Partitioned");
+
+/// The `Set-Cookie` value the tokenizer sends for cookie `name`.
+#[must_use]
+pub fn set_cookie_line(name: &str, value: &str, max_age: u64) -> String {
+    format!("{name}={value}{}{max_age}{}", COOKIE_ATTRIBUTES.0, COOKIE_ATTRIBUTES.1)
+}
+
+/// The bytes of a [`set_cookie_line`] besides its value, for a `Max-Age` of `max_age_digits` digits.
+#[must_use]
+pub const fn cookie_overhead(name: &str, max_age_digits: usize) -> usize {
+    name.len() + 1 + COOKIE_ATTRIBUTES.0.len() + max_age_digits + COOKIE_ATTRIBUTES.1.len()
+}
 
 /// `{"success":true,"data":…}` or `{"success":false,"error":{…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

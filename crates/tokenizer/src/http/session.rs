@@ -14,7 +14,8 @@ use axum::routing::get;
 use lunasec_core::Subject;
 use lunasec_core::jwt::now_secs;
 use lunasec_core::protocol::{
-    ACCESS_TOKEN_COOKIE, Envelope, LEGACY_ACCESS_TOKEN_COOKIE, LEGACY_STATE_COOKIE, SESSION_HASH_HEADER, STATE_COOKIE,
+    ACCESS_TOKEN_COOKIE, Envelope, LEGACY_ACCESS_TOKEN_COOKIE, LEGACY_STATE_COOKIE, MAX_COOKIE_LEN,
+    SESSION_HASH_HEADER, STATE_COOKIE, set_cookie_line,
 };
 
 use super::extract::{Caller, Cookies, Params};
@@ -33,10 +34,7 @@ pub(super) fn routes() -> Router<Shared> {
 /// A cookie with the attributes a cross-site secure frame needs (CHIPS), which also satisfy the
 /// `__Host-` prefix (`Secure`, `Path=/`, no `Domain`).
 fn set_cookie(name: &str, value: &str, max_age: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{name}={value}; HttpOnly; Path=/; Max-Age={max_age}; SameSite=None; Secure; Partitioned"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_str(&set_cookie_line(name, value, max_age)).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 async fn session_ensure(State(st): State<Shared>, params: Params) -> ApiResult<Response> {
@@ -111,6 +109,20 @@ async fn session_create(State(st): State<Shared>, params: Params, cookies: Cooki
     if remaining == 0 {
         return Err(ApiError::bad_request("jwtExpired", "JWT has expired"));
     }
+    // A browser silently drops a cookie over its size limit: refuse rather than answer success.
+    let line = set_cookie_line(ACCESS_TOKEN_COOKIE, jwt, remaining);
+    if line.len() > MAX_COOKIE_LEN {
+        let max_jwt = MAX_COOKIE_LEN - (line.len() - jwt.len());
+        return Err(ApiError::bad_request(
+            "jwtTooLarge",
+            format!(
+                "openid_token is {} bytes, too long for a cookie (browsers keep at most {MAX_COOKIE_LEN} bytes with \
+                 its name and attributes): the JWT may be at most {max_jwt} bytes; shorten the session id",
+                jwt.len()
+            ),
+        ));
+    }
+    let access_cookie = HeaderValue::from_str(&line).map_err(|_| ApiError::internal())?;
     // The state's MAC and expiry, then its single use, recorded as a conditional insert.
     let state_expires_ms = st.secrets.check_state(state, now_ms()).map_err(|r| match r {
         StateRefusal::Unknown => ApiError::bad_request("stateInvalid", "state is unknown"),
@@ -125,7 +137,7 @@ async fn session_create(State(st): State<Shared>, params: Params, cookies: Cooki
     let session = st.secrets.session_hash(session_id);
     let mut resp = bare_success();
     let h = resp.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie(ACCESS_TOKEN_COOKIE, jwt, remaining));
+    h.append(header::SET_COOKIE, access_cookie);
     for cleared in [LEGACY_ACCESS_TOKEN_COOKIE, STATE_COOKIE, LEGACY_STATE_COOKIE] {
         h.append(header::SET_COOKIE, set_cookie(cleared, "", 0));
     }

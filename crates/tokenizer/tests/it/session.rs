@@ -257,3 +257,49 @@ async fn cookies_set_by_an_older_tokenizer_are_still_read() {
     let r = create(&h, &genuine, &jwt, Some(&format!("{genuine}; state={older}"))).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_jwt_too_long_for_a_cookie_is_refused_without_using_the_state() {
+    use lunasec_core::jwt::{MAX_SESSION_ID_LEN, now_secs};
+    use lunasec_core::protocol::{MAX_COOKIE_LEN, set_cookie_line};
+    let h = Harness::embedded().await;
+    let now = now_secs();
+    // Signed with the app's key but padded with an extra claim (the SDK would not sign these).
+    let jwt_with_pad = |n: usize| {
+        let claims = serde_json::json!({"iss":"node-sdk","aud":"secure-frame","sub":"user","session_id":"padded",
+            "iat":now,"exp":now+900,"pad":"p".repeat(n)});
+        forge(&rs256_header(), &claims)
+    };
+    let line_len = |jwt: &str| set_cookie_line(ACCESS_TOKEN_COOKIE, jwt, 900).len();
+    // The most padding whose cookie line still fits in 4096 bytes (`remaining` is 899 or 900).
+    let (mut fits, mut too_long) = (0, 4096);
+    while too_long - fits > 1 {
+        let mid = usize::midpoint(fits, too_long);
+        if line_len(&jwt_with_pad(mid)) <= MAX_COOKIE_LEN { fits = mid } else { too_long = mid }
+    }
+    let (fitting, oversized) = (jwt_with_pad(fits), jwt_with_pad(too_long));
+    assert!(line_len(&fitting) > MAX_COOKIE_LEN - 4, "the boundary is tight: {}", line_len(&fitting));
+
+    let state = ensure(&h, "").await;
+    let r = create(&h, &state, &oversized, Some(&state)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error_name(), "jwtTooLarge");
+    let message = r.body["error"]["message"].as_str().unwrap();
+    let max_jwt = MAX_COOKIE_LEN - (line_len(&oversized) - oversized.len());
+    assert!(message.contains(&format!("at most {max_jwt} bytes")) && message.contains("4096"), "{message}");
+    assert!(!message.contains(&oversized[..40]) && !message.contains("padded"), "nothing quoted: {message}");
+    assert!(r.set_cookies().is_empty());
+    assert!(r.header(SESSION_HASH_HEADER).is_none());
+    // The state was not used: the same state opens a session with the largest JWT that fits.
+    let r = create(&h, &state, &fitting, Some(&state)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookies = r.set_cookies();
+    let access = cookies.iter().find(|c| c.starts_with("__Host-access_token=")).unwrap();
+    assert!(access.len() <= MAX_COOKIE_LEN, "{}", access.len());
+    assert_eq!(cookie_value(&cookies, ACCESS_TOKEN_COOKIE).as_deref(), Some(fitting.as_str()));
+
+    // What the SDK signs always fits: the longest session id it accepts.
+    let state = ensure(&h, "").await;
+    let longest = h.user_jwt(&"s".repeat(MAX_SESSION_ID_LEN));
+    assert_eq!(create(&h, &state, &longest, Some(&state)).await.status, 200);
+}
