@@ -12,6 +12,7 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$SCRIPT_DIR/../lib.sh"
 PORT="${1:?usage: $0 PORT}"
 [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "usage: $0 PORT" >&2; exit 2; }
 BIN="${LUNASEC_CACHE_DIR:-$HOME/.cache/lunasec-rs}/garage/bin/garage"
@@ -32,7 +33,7 @@ fail() {
 bash "$SCRIPT_DIR/stop.sh" "$PORT" >/dev/null 2>&1 || true
 mkdir -p "$RUN_DIR/meta" "$RUN_DIR/data"
 chmod 700 "$RUN_ROOT" "$RUN_DIR" 2>/dev/null || true
-RPC_PORT="$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
+RPC_PORT="$(free_port)"
 cat >"$CFG" <<CFG
 metadata_dir = "$RUN_DIR/meta"
 data_dir = "$RUN_DIR/data"
